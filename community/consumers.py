@@ -1,0 +1,93 @@
+"""The room socket: websocket contract v1 on top of realtime's StreamConsumer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from community import selectors, services
+from community.errors import Forbidden, NotFound, ServiceError
+from community.payloads import member_payload
+from realtime.consumers import (
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_FOUND,
+    FrameRefused,
+    StreamClosed,
+    StreamConsumer,
+)
+from realtime.events import ephemeral_publish
+
+
+class RoomConsumer(StreamConsumer):
+    async def stream_resolve(self) -> int:
+        room_id = self.scope["url_route"]["kwargs"]["room_id"]
+        try:
+            self.room = await database_sync_to_async(selectors.room_get)(
+                member=self.scope["user"], room_id=int(room_id)
+            )
+        except NotFound:
+            raise StreamClosed(CLOSE_NOT_FOUND) from None
+        except Forbidden:
+            raise StreamClosed(CLOSE_FORBIDDEN) from None
+        self.author = await database_sync_to_async(member_payload)(self.scope["user"])
+        return self.room.stream_id
+
+    async def stream_state(self) -> dict[str, Any]:
+        return await database_sync_to_async(self._state)()
+
+    def _state(self) -> dict[str, Any]:
+        room = selectors.room_get(member=self.scope["user"], room_id=self.room.pk)
+        return selectors.room_state(room=room, member=self.scope["user"])
+
+    async def _call(self, service, client_id: str | None = None, **kwargs):
+        try:
+            return await database_sync_to_async(service)(member=self.scope["user"], **kwargs)
+        except ServiceError as error:
+            raise FrameRefused(error.code, error.detail, client_id) from None
+
+    async def handle_send(self, frame: dict[str, Any]) -> None:
+        client_id = frame.get("client_id")
+        echo = client_id if isinstance(client_id, str) and len(client_id) <= 64 else None
+        if "body" not in frame:
+            raise FrameRefused("invalid", 'A send needs a "body".', echo)
+        message, _created = await self._call(
+            self._post, client_id=echo, body=frame["body"], client_id_raw=client_id
+        )
+        await self.send_json(
+            {"type": "ack", "client_id": str(message.client_id), "id": message.pk,
+             "seq": message.seq}
+        )
+
+    def _post(self, *, member, body, client_id_raw):
+        room = selectors.room_get(member=member, room_id=self.room.pk)  # fresh mute state
+        return services.message_post(member=member, room=room, body=body, client_id=client_id_raw)
+
+    async def handle_edit(self, frame: dict[str, Any]) -> None:
+        if "body" not in frame:
+            raise FrameRefused("invalid", 'An edit needs an "id" and a "body".')
+        await self._call(self._edit, message_id=frame.get("id"), body=frame["body"])
+
+    def _edit(self, *, member, message_id, body):
+        self._own_room_message(message_id)
+        return services.message_edit(member=member, message_id=message_id, body=body)
+
+    async def handle_delete(self, frame: dict[str, Any]) -> None:
+        await self._call(self._delete, message_id=frame.get("id"))
+
+    def _delete(self, *, member, message_id):
+        self._own_room_message(message_id)
+        return services.message_delete(member=member, message_id=message_id)
+
+    def _own_room_message(self, message_id: object) -> None:
+        """Edits and deletes on this socket only reach this room's messages."""
+        from community.models import Message
+
+        if isinstance(message_id, int) and not isinstance(message_id, bool):
+            if not Message.objects.filter(pk=message_id, room_id=self.room.pk).exists():
+                raise NotFound("No such message in this room.")
+
+    async def handle_typing(self, frame: dict[str, Any]) -> None:
+        await ephemeral_publish(
+            stream_id=self.stream_id, payload={"type": "typing", "member": self.author}
+        )

@@ -1,0 +1,56 @@
+"""The one renderer for user text: markdown-it-py (raw HTML off), then nh3.
+
+User text is stored raw; this module makes the HTML shown for it. It is the only
+place in Convene that marks user-derived HTML safe.
+"""
+
+from __future__ import annotations
+
+import nh3
+from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_markdown.enable("table").enable("strikethrough")
+
+ALLOWED_TAGS = {
+    "a", "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote",
+    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6",
+    "table", "thead", "tbody", "tr", "th", "td", "img",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "ol": {"start"},
+    "th": {"style"},
+    "td": {"style"},
+    "code": {"class"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def _clean(html: str) -> str:
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="nofollow ugc noopener",
+        filter_style_properties={"text-align"},
+        strip_comments=True,
+    )
+
+
+def render_markdown(text: str) -> str:
+    """Raw member markdown to sanitised HTML, for storage beside the raw text."""
+    return _clean(_markdown.render(text))
+
+
+def render_html_fragment(html: str) -> str:
+    """Imported HTML (e.g. a Stack Exchange body) through the same allow-list."""
+    return _clean(html)
+
+
+def safe_html(stored_html: str) -> SafeString:
+    """Stored rendered HTML, cleaned once more at display time, then marked safe."""
+    return mark_safe(_clean(stored_html))  # noqa: S308 - nh3 allow-list output

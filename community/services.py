@@ -1,0 +1,338 @@
+"""Writes. Each service validates (via the posting policy), writes in one transaction,
+then notifies through the event log after commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from community.errors import Forbidden, NotFound, ServiceError
+from community.markup import render_markdown
+from community.models import (
+    Challenge,
+    Member,
+    MemberMute,
+    Message,
+    ModerationLog,
+    Organisation,
+    Room,
+    Sector,
+)
+from community.moderation import can_post, text_check
+from community.payloads import iso_utc, message_payload, room_payload
+from community.permissions import access_message_change, access_room, is_moderator
+from realtime.events import event_append, member_notify, stream_create
+
+
+def unique_slug(*, model, text: str, max_length: int = 200) -> str:
+    base = slugify(text)[: max_length - 8] or "item"
+    slug, n = base, 2
+    while model.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+# --- rooms ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def room_create(
+    *,
+    name: str,
+    kind: str,
+    sector: Sector | None = None,
+    challenge: Challenge | None = None,
+    topic: str = "",
+    credit: str = "",
+) -> Room:
+    slug = unique_slug(model=Room, text=name)
+    stream = stream_create(label=f"room:{slug}")
+    return Room.objects.create(
+        name=name,
+        slug=slug,
+        kind=kind,
+        sector=sector,
+        challenge=challenge,
+        topic=topic,
+        credit=credit,
+        stream=stream,
+    )
+
+
+def _moderator_required(member: Member) -> None:
+    if not is_moderator(member):
+        raise Forbidden("Only moderators can do that.")
+
+
+def _room_state_publish(room: Room) -> None:
+    event_append(stream_id=room.stream_id, kind="room.updated", data=room_payload(room))
+
+
+@transaction.atomic
+def room_mute(
+    *, moderator: Member, room_id: int, reason: str = "", until: datetime | None = None
+) -> Room:
+    _moderator_required(moderator)
+    reason = _reason_check(reason)
+    if until is not None and until <= timezone.now():
+        raise ServiceError("invalid", "The end of a mute must be in the future.")
+    room = _room_locked(room_id)
+    room.is_muted, room.muted_reason, room.muted_until = True, reason, until
+    room.save(update_fields=["is_muted", "muted_reason", "muted_until"])
+    ModerationLog.objects.create(
+        actor=moderator, action="room.mute", target=f"room:{room.pk}", reason=reason
+    )
+    _room_state_publish(room)
+    return room
+
+
+@transaction.atomic
+def room_unmute(*, moderator: Member, room_id: int) -> Room:
+    _moderator_required(moderator)
+    room = _room_locked(room_id)
+    room.is_muted, room.muted_reason, room.muted_until = False, "", None
+    room.save(update_fields=["is_muted", "muted_reason", "muted_until"])
+    ModerationLog.objects.create(actor=moderator, action="room.unmute", target=f"room:{room.pk}")
+    _room_state_publish(room)
+    return room
+
+
+def _room_locked(room_id: object) -> Room:
+    if isinstance(room_id, bool) or not isinstance(room_id, int):
+        raise NotFound("No such room.")
+    room = Room.objects.select_for_update().filter(pk=room_id).first()
+    if room is None:
+        raise NotFound("No such room.")
+    return room
+
+
+def _reason_check(reason: object) -> str:
+    if reason is None:
+        return ""
+    if not isinstance(reason, str) or len(reason) > 300:
+        raise ServiceError("invalid", "A reason is text of at most 300 characters.")
+    return reason.strip()
+
+
+# --- member mutes --------------------------------------------------------------------
+
+
+@transaction.atomic
+def member_mute(
+    *,
+    moderator: Member,
+    member_id: int,
+    room_id: int | None = None,
+    until: datetime | None = None,
+    reason: str = "",
+) -> MemberMute:
+    _moderator_required(moderator)
+    reason = _reason_check(reason)
+    member = Member.objects.filter(pk=member_id).first()
+    if member is None:
+        raise NotFound("No such member.")
+    if member.pk == moderator.pk:
+        raise ServiceError("invalid", "You cannot mute yourself.")
+    room = None
+    if room_id is not None:
+        room = Room.objects.filter(pk=room_id).first()
+        if room is None:
+            raise NotFound("No such room.")
+    if until is not None and until <= timezone.now():
+        raise ServiceError("invalid", "The end of a mute must be in the future.")
+    mute = MemberMute.objects.create(
+        member=member, room=room, until=until, reason=reason, created_by=moderator
+    )
+    ModerationLog.objects.create(
+        actor=moderator,
+        action="member.mute",
+        target=f"member:{member.pk}" + (f" room:{room.pk}" if room else ""),
+        reason=reason,
+    )
+    member_notify(member_id=member.pk, message={"type": "member.state"})
+    return mute
+
+
+@transaction.atomic
+def member_unmute(*, moderator: Member, member_id: int, room_id: int | None = None) -> int:
+    _moderator_required(moderator)
+    mutes = MemberMute.objects.filter(member_id=member_id, lifted__isnull=True)
+    if room_id is not None:
+        mutes = mutes.filter(room_id=room_id)
+    lifted = mutes.update(lifted=timezone.now())
+    ModerationLog.objects.create(
+        actor=moderator, action="member.unmute", target=f"member:{member_id}"
+    )
+    member_notify(member_id=member_id, message={"type": "member.state"})
+    return lifted
+
+
+# --- messages ------------------------------------------------------------------------
+
+
+def client_id_parse(value: object) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise ServiceError("invalid", "client_id must be a UUID string.")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ServiceError("invalid", "client_id must be a UUID.") from None
+
+
+def message_post(
+    *, member: Member, room: Room, body: object, client_id: object
+) -> tuple[Message, bool]:
+    """Post a message. Returns (message, created); a repeated client_id returns the stored one."""
+    cid = client_id_parse(client_id)
+    if not access_room(member, room):
+        raise Forbidden("You cannot post in this room.")
+    existing = _message_by_client_id(member=member, client_id=cid)
+    if existing is not None:
+        return _same_room(existing, room), False
+    body = can_post(member=member, room=room, body=body)
+    try:
+        with transaction.atomic():
+            return _message_store(room=room, author=member, body=body, client_id=cid), True
+    except IntegrityError:
+        # The same client_id raced in on another connection: that one won.
+        existing = _message_by_client_id(member=member, client_id=cid)
+        if existing is None:
+            raise
+        return _same_room(existing, room), False
+
+
+def _message_by_client_id(*, member: Member, client_id: uuid.UUID) -> Message | None:
+    return (
+        Message.objects.select_related("author__organisation")
+        .filter(author=member, client_id=client_id)
+        .first()
+    )
+
+
+def _same_room(message: Message, room: Room) -> Message:
+    if message.room_id != room.pk:
+        raise ServiceError("invalid", "That client_id was already used in another room.")
+    return message
+
+
+def _message_store(
+    *,
+    room: Room,
+    author: Member,
+    body: str,
+    client_id: uuid.UUID,
+    created: datetime | None = None,
+) -> Message:
+    """Store a message and its message.created event in the caller's transaction."""
+    message = Message.objects.create(
+        room=room,
+        author=author,
+        client_id=client_id,
+        body=body,
+        html=render_markdown(body),
+        seq=0,
+        created=created or timezone.now(),
+    )
+    event = event_append(
+        stream_id=room.stream_id, kind="message.created", data=_message_created_data(message)
+    )
+    message.seq = event.seq
+    message.save(update_fields=["seq"])
+    return message
+
+
+def _message_created_data(message: Message) -> dict:
+    data = message_payload(message)
+    data.pop("seq")  # the event's own seq is the message's seq
+    return data
+
+
+@transaction.atomic
+def message_import(
+    *, room: Room, author: Member, body: str, created: datetime, client_id: uuid.UUID
+) -> Message:
+    """Replay archived chat into a room's history (demo data); bypasses rate limits only."""
+    text_check(text=body, max_chars=4000)
+    existing = _message_by_client_id(member=author, client_id=client_id)
+    if existing is not None:
+        return existing
+    return _message_store(
+        room=room, author=author, body=body, client_id=client_id, created=created
+    )
+
+
+def _message_for_change(*, member: Member, message_id: object) -> Message:
+    if isinstance(message_id, bool) or not isinstance(message_id, int):
+        raise ServiceError("invalid", "id must be a message id (a whole number).")
+    message = (
+        Message.objects.select_for_update()
+        .select_related("room", "author__organisation")
+        .filter(pk=message_id, deleted__isnull=True)
+        .first()
+    )
+    if message is None:
+        raise NotFound("No such message.")
+    if not access_message_change(member, message):
+        raise Forbidden("You can only change your own messages.")
+    return message
+
+
+@transaction.atomic
+def message_edit(*, member: Member, message_id: object, body: object) -> Message:
+    message = _message_for_change(member=member, message_id=message_id)
+    body = can_post(member=member, room=message.room, body=body, count=False)
+    message.body, message.html, message.edited = body, render_markdown(body), timezone.now()
+    message.save(update_fields=["body", "html", "edited"])
+    event_append(
+        stream_id=message.room.stream_id,
+        kind="message.edited",
+        data={
+            "id": message.pk,
+            "body": message.body,
+            "html": message.html,
+            "edited": iso_utc(message.edited),
+        },
+    )
+    return message
+
+
+@transaction.atomic
+def message_delete(*, member: Member, message_id: object) -> Message:
+    message = _message_for_change(member=member, message_id=message_id)
+    if message.author_id != member.pk:
+        ModerationLog.objects.create(actor=member, action="message.delete", target=f"message:{message.pk}")
+    message.deleted = timezone.now()
+    message.save(update_fields=["deleted"])
+    event_append(stream_id=message.room.stream_id, kind="message.deleted", data={"id": message.pk})
+    return message
+
+
+# --- profiles ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def organisation_save(*, member: Member, fields: dict) -> Organisation:
+    """Create the member's organisation, or update it. Fields come from a validated form."""
+    organisation = member.organisation
+    if organisation is None:
+        organisation = Organisation(slug=unique_slug(model=Organisation, text=fields["name"]))
+    for name, value in fields.items():
+        setattr(organisation, name, value)
+    organisation.full_clean()
+    organisation.save()
+    if member.organisation_id != organisation.pk:
+        member.organisation = organisation
+        member.save(update_fields=["organisation"])
+    return organisation
+
+
+@transaction.atomic
+def member_profile_update(*, member: Member, display_name: str, job_title: str) -> Member:
+    member.display_name, member.job_title = display_name.strip(), job_title.strip()
+    member.full_clean(exclude=["password"])
+    member.save(update_fields=["display_name", "job_title"])
+    return member

@@ -1,0 +1,191 @@
+"""Thin views: parse the request, call a selector or service, render."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from community import selectors, services
+from community.errors import Forbidden, NotFound, ServiceError
+from community.forms import MemberForm, MessageForm, OrganisationForm, RoomMuteForm
+from community.models import Room
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    rooms = selectors.rooms_visible(member=request.user)[:8] if request.user.is_authenticated else []
+    return render(request, "community/home.html", {"rooms": rooms})
+
+
+def _room_or_404(request: HttpRequest, room_id: int) -> Room:
+    try:
+        return selectors.room_get(member=request.user, room_id=room_id)
+    except NotFound:
+        raise Http404("No such room.") from None
+    except Forbidden:
+        raise Http404("No such room.") from None
+
+
+@login_required
+def room_list(request: HttpRequest) -> HttpResponse:
+    rooms = list(selectors.rooms_visible(member=request.user))
+    groups = [
+        (label, [room for room in rooms if room.kind == kind])
+        for kind, label in [
+            (Room.Kind.CHALLENGE, "Challenges"),
+            (Room.Kind.SECTOR, "Sectors"),
+            (Room.Kind.ROUNDTABLE, "Round-tables"),
+        ]
+    ]
+    return render(request, "community/room_list.html", {"groups": groups})
+
+
+@login_required
+def room_detail(
+    request: HttpRequest, room_id: int, *, form: MessageForm | None = None, status: int = 200
+) -> HttpResponse:
+    room = _room_or_404(request, room_id)
+    history = selectors.room_messages(room=room)
+    state = selectors.room_state(room=room, member=request.user)
+    context = {
+        "room": room,
+        "history": history,
+        "state": state,
+        "form": form or MessageForm(initial={"client_id": uuid.uuid4()}),
+        "mute_form": RoomMuteForm(),
+    }
+    return render(request, "community/room_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def room_post(request: HttpRequest, room_id: int) -> HttpResponse:
+    """The HTML-form path for a message (no JavaScript); same service and policy as the socket."""
+    room = _room_or_404(request, room_id)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        return room_detail(request, room_id, form=form, status=400)
+    client_id = form.cleaned_data["client_id"] or uuid.uuid4()
+    try:
+        services.message_post(
+            member=request.user, room=room, body=form.cleaned_data["body"], client_id=str(client_id)
+        )
+    except ServiceError as error:
+        messages.error(request, error.detail)
+        return room_detail(request, room_id, form=form, status=error.status)
+    return redirect("room_detail", room_id=room.pk)
+
+
+def _moderation_view(request: HttpRequest, room_id: int, action) -> HttpResponse:
+    try:
+        action()
+    except ServiceError as error:
+        if error.status == 404:
+            raise Http404(error.detail) from None
+        messages.error(request, error.detail)
+        return room_detail(request, room_id, status=error.status)
+    return redirect("room_detail", room_id=room_id)
+
+
+@login_required
+@require_POST
+def room_mute(request: HttpRequest, room_id: int) -> HttpResponse:
+    form = RoomMuteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason of at most 300 characters and a valid end time.")
+        return room_detail(request, room_id, status=400)
+    return _moderation_view(
+        request,
+        room_id,
+        lambda: services.room_mute(
+            moderator=request.user,
+            room_id=room_id,
+            reason=form.cleaned_data["reason"],
+            until=form.cleaned_data["until"],
+        ),
+    )
+
+
+@login_required
+@require_POST
+def room_unmute(request: HttpRequest, room_id: int) -> HttpResponse:
+    return _moderation_view(
+        request, room_id, lambda: services.room_unmute(moderator=request.user, room_id=room_id)
+    )
+
+
+@login_required
+def profile_edit(request: HttpRequest) -> HttpResponse:
+    member = request.user
+    member_form = MemberForm(request.POST or None, instance=member, prefix="member")
+    organisation_form = OrganisationForm(
+        request.POST or None, instance=member.organisation, prefix="organisation"
+    )
+    if request.method == "POST":
+        if member_form.is_valid() and organisation_form.is_valid():
+            services.member_profile_update(
+                member=member,
+                display_name=member_form.cleaned_data["display_name"],
+                job_title=member_form.cleaned_data["job_title"],
+            )
+            services.organisation_save(member=member, fields=organisation_form.cleaned_data)
+            messages.success(request, "Profile saved.")
+            return redirect("profile_edit")
+        status = 400
+    else:
+        status = 200
+    return render(
+        request,
+        "community/profile_edit.html",
+        {"member_form": member_form, "organisation_form": organisation_form},
+        status=status,
+    )
+
+
+@login_required
+def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
+    try:
+        member = selectors.member_get(member_id=member_id)
+    except NotFound:
+        raise Http404("No such member.") from None
+    return render(request, "community/member_detail.html", {"profile": member})
+
+
+@login_required
+def organisation_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        organisation = selectors.organisation_get(slug=slug)
+    except NotFound:
+        raise Http404("No such organisation.") from None
+    members = organisation.members.filter(is_active=True).order_by("display_name")
+    return render(
+        request,
+        "community/organisation_detail.html",
+        {"organisation": organisation, "members": members},
+    )
+
+
+def _error(request: HttpRequest, status: int, title: str, detail: str) -> HttpResponse:
+    return render(
+        request, "error.html", {"title": title, "detail": detail}, status=status
+    )
+
+
+def error_400(request, exception=None):
+    return _error(request, 400, "Bad request", "We could not understand that request.")
+
+
+def error_403(request, exception=None):
+    return _error(request, 403, "Not allowed", "You are not allowed to do that.")
+
+
+def error_404(request, exception=None):
+    return _error(request, 404, "Not found", "There is nothing at this address.")
+
+
+def error_500(request):
+    return _error(request, 500, "Something went wrong", "We have been told. Please try again.")

@@ -1,0 +1,98 @@
+"""JSON API v1 root: one NinjaAPI, one error shape for every refusal.
+
+Errors are {"code", "detail", "fields"?} with the HTTP status; validation errors
+are 400 (not django-ninja's default 422).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import SessionAuth
+
+from community.api import router as community_router
+from community.errors import ServiceError
+from qa.api import router as qa_router
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="Convene API",
+    version="1",
+    description="Rooms, messages, moderation and Q&A. Session (with CSRF) authentication.",
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+    auth=[SessionAuth()],
+)
+
+
+def error_response(
+    request: HttpRequest, *, status: int, code: str, detail: str, fields: dict | None = None
+) -> HttpResponse:
+    payload: dict = {"code": code, "detail": detail}
+    if fields:
+        payload["fields"] = fields
+    return api.create_response(request, payload, status=status)
+
+
+@api.exception_handler(ServiceError)
+def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+    return error_response(
+        request, status=exc.status, code=exc.code, detail=exc.detail, fields=exc.fields
+    )
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    fields: dict[str, str] = {}
+    for error in exc.errors:
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "payload")]
+        fields[".".join(location) or "body"] = error.get("msg", "Invalid value.")
+    return error_response(
+        request, status=400, code="invalid", detail="Some fields are not valid.", fields=fields
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(request, status=401, code="not_signed_in", detail="Sign in first.")
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = {400: "invalid", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
+    return error_response(
+        request, status=exc.status_code, code=code.get(exc.status_code, "error"), detail=str(exc)
+    )
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, status=404, code="not_found", detail="Not found.")
+
+
+@api.exception_handler(PermissionDenied)
+def forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return error_response(request, status=403, code="forbidden", detail="Not allowed.")
+
+
+@api.exception_handler(RequestDataTooBig)
+def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(request, status=413, code="too_long", detail="The request is too large.")
+
+
+@api.exception_handler(Exception)
+def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("API error on %s %s", request.method, request.path)
+    return error_response(
+        request, status=500, code="server_error", detail="Something went wrong on our side."
+    )
+
+
+api.add_router("/", community_router)
+api.add_router("/", qa_router)
