@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import URLValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -38,7 +39,7 @@ class Organisation(models.Model):
     sector = models.ForeignKey(Sector, on_delete=models.PROTECT, related_name="organisations")
     size = models.CharField(max_length=10, choices=Size.choices, default=Size.MICRO)
     town = models.CharField(max_length=120, blank=True)
-    website = models.URLField(blank=True)
+    website = models.URLField(blank=True, validators=[URLValidator(schemes=["http", "https"])])
     offers = models.TextField(blank=True, help_text="What the business offers to others.")
     seeks = models.TextField(blank=True, help_text="What the business is looking for.")
     created = models.DateTimeField(auto_now_add=True)

@@ -66,6 +66,8 @@ def room_state(*, room: Room, member: Member) -> dict[str, Any]:
         can_moderate=access_room_moderation(member, room),
         last_seq=room.stream.last_seq,
     )
+    # Moderators may still post in a muted room (to explain, or to close a discussion).
+    state["can_post"] = state["can_moderate"] or not (state["muted"] or state["you_muted"])
     return state
 
 

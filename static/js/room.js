@@ -1,0 +1,322 @@
+// Convene room client: websocket contract v1 (docs/protocol.md).
+//
+// Keeps the last seq it has shown, resumes with hello {after} after every
+// reconnect, drops duplicates by seq, and keeps unsent messages in a visible
+// outbox that is re-sent with the same client_id until the server acks them.
+
+const RETRYABLE = new Set(["rate_limited", "slow_mode"]);
+const FINAL_CLOSE = new Set([4401, 4403, 4404]);
+
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export class RoomClient {
+  constructor(root) {
+    this.root = root;
+    this.roomId = root.dataset.roomId;
+    this.memberId = Number(root.dataset.memberId);
+    this.lastSeq = Number(root.dataset.lastSeq || 0);
+    this.zone = root.dataset.timezone || "Europe/London";
+    this.messages = root.querySelector("#messages");
+    this.outboxEl = root.querySelector("#outbox");
+    this.form = root.querySelector("#composer");
+    this.input = root.querySelector("#composer-body");
+    this.sendButton = root.querySelector("#composer-send");
+    this.errorEl = root.querySelector("#composer-error");
+    this.connectionEl = root.querySelector("#connection");
+    this.typingEl = root.querySelector("#typing");
+    this.outbox = new Map(); // client_id -> {body, el}
+    this.attempt = 0;
+    this.canPost = !(this.input && this.input.disabled);
+    this.typers = new Map();
+    this.lastTypingSent = 0;
+    this.timeFormat = new Intl.DateTimeFormat("en-GB", {
+      timeZone: this.zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    });
+    this.titleFormat = new Intl.DateTimeFormat("en-GB", {
+      timeZone: this.zone, day: "numeric", month: "short", year: "numeric",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    });
+    this.bindComposer();
+    this.connect();
+    this.scrollToEnd();
+  }
+
+  // --- connection ---------------------------------------------------------
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    this.setConnection("connecting", "Connecting…");
+    const ws = new WebSocket(`${scheme}://${location.host}${this.root.dataset.wsPath}`);
+    this.ws = ws;
+    ws.onopen = () => ws.send(JSON.stringify({ type: "hello", after: this.lastSeq }));
+    ws.onmessage = (e) => this.onFrame(JSON.parse(e.data));
+    ws.onclose = (e) => this.onClose(e);
+  }
+
+  onClose(event) {
+    this.ready = false;
+    clearInterval(this.pinger);
+    if (FINAL_CLOSE.has(event.code)) {
+      const why = { 4401: "Signed out: sign in again to keep chatting.", 4403: "You no longer have access to this room.", 4404: "This room no longer exists." };
+      this.setConnection("closed", why[event.code]);
+      this.setInputEnabled(false);
+      return;
+    }
+    // Exponential backoff with full jitter, capped at 30 s.
+    const delay = Math.random() * Math.min(30000, 500 * 2 ** this.attempt);
+    this.attempt += 1;
+    this.setConnection("offline", `Offline: reconnecting in ${Math.ceil(delay / 1000)} s`);
+    setTimeout(() => this.connect(), delay);
+  }
+
+  setConnection(state, label) {
+    this.connectionEl.dataset.state = state;
+    this.connectionEl.textContent = label;
+  }
+
+  // --- frames from the server ---------------------------------------------
+  onFrame(frame) {
+    switch (frame.type) {
+      case "event": return this.onEvent(frame);
+      case "ready":
+        this.ready = true;
+        this.attempt = 0;
+        this.lastSeq = frame.last_seq;
+        this.applyState(frame.state);
+        this.setConnection("live", "Live");
+        this.flushOutbox();
+        this.pinger = setInterval(() => this.send({ type: "ping" }), 25000);
+        return;
+      case "state": return this.applyState(frame.state);
+      case "ack": return this.onAck(frame);
+      case "error": return this.onError(frame);
+      case "typing": return this.onTyping(frame);
+      case "pong": return;
+      default: return;
+    }
+  }
+
+  onEvent(frame) {
+    if (frame.seq <= this.lastSeq) return; // already shown
+    this.lastSeq = frame.seq;
+    const data = frame.data;
+    switch (frame.kind) {
+      case "message.created": {
+        const pending = this.outbox.get(data.client_id);
+        if (pending) { pending.el.remove(); this.outbox.delete(data.client_id); }
+        if (!this.messages.querySelector(`[data-id="${data.id}"]`)) {
+          this.root.querySelector("#no-messages")?.remove();
+          const atEnd = this.isAtEnd();
+          this.messages.append(this.renderMessage(data, frame.seq));
+          if (atEnd || data.author.id === this.memberId) this.scrollToEnd();
+        }
+        this.typers.delete(data.author.id);
+        this.renderTyping();
+        return;
+      }
+      case "message.edited": {
+        const el = this.messages.querySelector(`[data-id="${data.id}"]`);
+        if (el) {
+          el.querySelector(".body").innerHTML = data.html; // sanitised by the server's renderer
+          if (!el.querySelector(".edited")) {
+            const mark = document.createElement("span");
+            mark.className = "edited";
+            mark.textContent = "(edited)";
+            el.querySelector(".meta").append(mark);
+          }
+        }
+        return;
+      }
+      case "message.deleted":
+        this.messages.querySelector(`[data-id="${data.id}"]`)?.remove();
+        return;
+      case "room.updated":
+        return this.applyState(data);
+      default:
+        return;
+    }
+  }
+
+  renderMessage(data, seq) {
+    const li = document.createElement("li");
+    li.className = "message";
+    li.id = `message-${data.id}`;
+    li.dataset.id = data.id;
+    li.dataset.seq = seq;
+    li.dataset.author = data.author.id;
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const author = document.createElement("a");
+    author.className = "author";
+    author.href = `/members/${data.author.id}/`;
+    author.textContent = data.author.name;
+    meta.append(author);
+    if (data.author.organisation) {
+      const org = document.createElement("span");
+      org.className = "org";
+      org.textContent = data.author.organisation;
+      meta.append(" ", org);
+    }
+    const created = new Date(data.created);
+    const time = document.createElement("time");
+    time.dateTime = data.created;
+    time.title = this.titleFormat.format(created);
+    time.textContent = this.timeFormat.format(created);
+    meta.append(" ", time);
+    const body = document.createElement("div");
+    body.className = "body";
+    body.innerHTML = data.html; // sanitised server-side by markdown-it + nh3
+    li.append(meta, body);
+    return li;
+  }
+
+  applyState(state) {
+    const roomMuted = Boolean(state.muted);
+    const notice = this.root.querySelector("#room-muted-notice");
+    notice.hidden = !roomMuted;
+    this.root.querySelector("#room-muted-reason").textContent = state.muted_reason ? `: ${state.muted_reason}` : "";
+    if ("you_muted" in state) {
+      this.youMuted = state.you_muted;
+      this.root.querySelector("#you-muted-notice").hidden = !state.you_muted;
+    }
+    if ("can_moderate" in state) this.canModerate = state.can_moderate;
+    this.roomMuted = roomMuted;
+    const muteForm = this.root.querySelector("#mute-form");
+    const unmuteForm = this.root.querySelector("#unmute-form");
+    if (muteForm) muteForm.hidden = roomMuted;
+    if (unmuteForm) unmuteForm.hidden = !roomMuted;
+    this.canPost = this.canModerate || !(this.roomMuted || this.youMuted);
+    this.setInputEnabled(this.canPost);
+  }
+
+  setInputEnabled(enabled) {
+    this.input.disabled = !enabled;
+    this.sendButton.disabled = !enabled;
+  }
+
+  onAck(frame) {
+    const pending = this.outbox.get(frame.client_id);
+    if (!pending) return;
+    // Stored. The message.created event renders it; until then show it as sent.
+    pending.el.dataset.state = "sent";
+    pending.acked = true;
+  }
+
+  onError(frame) {
+    if (frame.code === "resume_too_old") { location.reload(); return; }
+    const pending = frame.client_id && this.outbox.get(frame.client_id);
+    if (pending) {
+      pending.el.dataset.state = "failed";
+      pending.el.querySelector(".status").textContent = frame.detail;
+      if (!RETRYABLE.has(frame.code)) {
+        // Refused for good: give the text back so nothing typed is lost.
+        this.outbox.delete(frame.client_id);
+        pending.el.remove();
+        if (!this.input.value) this.input.value = pending.body;
+      } else {
+        setTimeout(() => this.resend(frame.client_id), 3000);
+      }
+    }
+    this.showError(frame.detail);
+  }
+
+  onTyping(frame) {
+    const member = frame.member;
+    if (!member || member.id === this.memberId) return;
+    this.typers.set(member.id, { name: member.name, until: Date.now() + 5000 });
+    this.renderTyping();
+    setTimeout(() => this.renderTyping(), 5100);
+  }
+
+  renderTyping() {
+    const now = Date.now();
+    const names = [...this.typers.values()].filter((t) => t.until > now).map((t) => t.name);
+    this.typingEl.textContent = names.length ? `${names.join(", ")} ${names.length > 1 ? "are" : "is"} typing…` : "";
+  }
+
+  // --- sending ------------------------------------------------------------
+  bindComposer() {
+    this.form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.submit();
+    });
+    this.input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.submit();
+      }
+    });
+    this.input.addEventListener("input", () => {
+      const now = Date.now();
+      if (this.ready && now - this.lastTypingSent > 3000) {
+        this.lastTypingSent = now;
+        this.send({ type: "typing" });
+      }
+    });
+  }
+
+  submit() {
+    const body = this.input.value;
+    if (!body.trim()) { this.showError("Write something first."); return; }
+    if (!this.canPost) { this.showError("You cannot post here right now."); return; }
+    const clientId = uuid();
+    const el = document.createElement("li");
+    el.className = "pending";
+    el.dataset.clientId = clientId;
+    el.dataset.state = "queued";
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = body;
+    const status = document.createElement("span");
+    status.className = "status";
+    status.textContent = this.ready ? "Sending…" : "Waiting for connection…";
+    el.append(text, " ", status);
+    this.outboxEl.append(el);
+    this.outbox.set(clientId, { body, el, acked: false });
+    this.input.value = "";
+    this.showError("");
+    this.resend(clientId);
+  }
+
+  resend(clientId) {
+    const pending = this.outbox.get(clientId);
+    if (!pending || pending.acked || !this.ready) return;
+    pending.el.dataset.state = "sending";
+    pending.el.querySelector(".status").textContent = "Sending…";
+    this.send({ type: "send", client_id: clientId, body: pending.body });
+  }
+
+  flushOutbox() {
+    for (const [clientId, pending] of this.outbox) {
+      if (!pending.acked) this.resend(clientId);
+    }
+  }
+
+  send(frame) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  showError(text) {
+    this.errorEl.textContent = text;
+    this.errorEl.hidden = !text;
+  }
+
+  // --- scrolling ------------------------------------------------------------
+  isAtEnd() {
+    const el = this.messages;
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+  }
+
+  scrollToEnd() {
+    this.messages.scrollTop = this.messages.scrollHeight;
+  }
+}
+
+const root = document.getElementById("room");
+if (root) window.convene = new RoomClient(root);
