@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
 from community import selectors, services
+from community.errors import ServiceError
 from community.payloads import message_payload, room_payload
 
 router = Router(tags=["rooms"])
@@ -78,8 +79,15 @@ class Done(Schema):
     ok: bool
 
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
-          413: ErrorOut, 429: ErrorOut}
+ERRORS = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    429: ErrorOut,
+}
 
 
 @router.get("/rooms/", response={200: RoomList, **ERRORS})
@@ -102,9 +110,7 @@ def room_messages(
     # Forward pages continue after the last item; backward pages before the first.
     next_cursor = None
     if len(page) == limit:
-        next_cursor = (
-            f"after={page[-1].seq}" if after is not None else f"before={page[0].seq}"
-        )
+        next_cursor = f"after={page[-1].seq}" if after is not None else f"before={page[0].seq}"
     return {"items": items, "next": next_cursor}
 
 
@@ -134,9 +140,9 @@ def room_unmute(request: HttpRequest, room_id: int):
 def member_mute(request: HttpRequest, member_id: int, payload: MemberMuteIn):
     room_id = payload.room_id if payload.scope == "room" else None
     if payload.scope == "room" and room_id is None:
-        from community.errors import ServiceError
-
-        raise ServiceError("invalid", "A room mute needs a room_id.", fields={"room_id": "Required."})
+        raise ServiceError(
+            "invalid", "A room mute needs a room_id.", fields={"room_id": "Required."}
+        )
     services.member_mute(
         moderator=request.auth,
         member_id=member_id,

@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 
 from community import selectors, services
 from community.errors import Forbidden, NotFound, ServiceError
+from community.models import Message
 from community.payloads import member_payload
 from realtime.consumers import (
     CLOSE_FORBIDDEN,
@@ -22,6 +23,8 @@ from realtime.events import ephemeral_publish
 class RoomConsumer(StreamConsumer):
     async def stream_resolve(self) -> int:
         room_id = self.scope["url_route"]["kwargs"]["room_id"]
+        if not room_id.isdigit():
+            raise StreamClosed(CLOSE_NOT_FOUND)
         try:
             self.room = await database_sync_to_async(selectors.room_get)(
                 member=self.scope["user"], room_id=int(room_id)
@@ -55,8 +58,12 @@ class RoomConsumer(StreamConsumer):
             self._post, client_id=echo, body=frame["body"], client_id_raw=client_id
         )
         await self.send_json(
-            {"type": "ack", "client_id": str(message.client_id), "id": message.pk,
-             "seq": message.seq}
+            {
+                "type": "ack",
+                "client_id": str(message.client_id),
+                "id": message.pk,
+                "seq": message.seq,
+            }
         )
 
     def _post(self, *, member, body, client_id_raw):
@@ -81,11 +88,9 @@ class RoomConsumer(StreamConsumer):
 
     def _own_room_message(self, message_id: object) -> None:
         """Edits and deletes on this socket only reach this room's messages."""
-        from community.models import Message
-
-        if isinstance(message_id, int) and not isinstance(message_id, bool):
-            if not Message.objects.filter(pk=message_id, room_id=self.room.pk).exists():
-                raise NotFound("No such message in this room.")
+        is_id = isinstance(message_id, int) and not isinstance(message_id, bool)
+        if is_id and not Message.objects.filter(pk=message_id, room_id=self.room.pk).exists():
+            raise NotFound("No such message in this room.")
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:
         await ephemeral_publish(

@@ -99,7 +99,9 @@ def neutral_names(nicks: list[str]) -> dict[str, str]:
         if nick not in names:
             n = len(names)
             base = NEUTRAL_NAMES[n % len(NEUTRAL_NAMES)]
-            names[nick] = base if n < len(NEUTRAL_NAMES) else f"{base} {n // len(NEUTRAL_NAMES) + 1}"
+            names[nick] = (
+                base if n < len(NEUTRAL_NAMES) else f"{base} {n // len(NEUTRAL_NAMES) + 1}"
+            )
     return names
 
 
@@ -108,7 +110,9 @@ def anonymise(text: str, names: dict[str, str]) -> str:
     if not names:
         return text
     pattern = re.compile(
-        r"(?<![\w-])(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?![\w-])"
+        r"(?<![\w-])("
+        + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        + r")(?![\w-])"
     )
     return pattern.sub(lambda m: names[m.group(1)], text)
 
@@ -126,13 +130,19 @@ def sectors_load(data_dir: Path | None) -> int:
     path = data_dir / "uk" / "sic2007_sections.csv" if data_dir else None
     if path and path.exists():
         with path.open(encoding="utf-8") as handle:
-            rows = [(r["section"], r["section_name"], r["divisions"]) for r in csv.DictReader(handle)]
+            rows = [
+                (r["section"], r["section_name"], r["divisions"]) for r in csv.DictReader(handle)
+            ]
     else:
         rows = BUILTIN_SECTORS
     for code, name, divisions in rows:
         sector, _ = Sector.objects.update_or_create(
             code=code,
-            defaults={"name": name, "slug": slugify(f"{code} {name}")[:200], "divisions": divisions},
+            defaults={
+                "name": name,
+                "slug": slugify(f"{code} {name}")[:200],
+                "divisions": divisions,
+            },
         )
         if not Room.objects.filter(sector=sector).exists():
             services.room_create(
@@ -165,7 +175,11 @@ def _account(email: str, name: str, organisation: Organisation, **flags) -> Memb
     member = Member.objects.filter(email=email).first()
     if member is None:
         member = Member.objects.create_user(
-            email=email, password=DEMO_PASSWORD, display_name=name, organisation=organisation, **flags
+            email=email,
+            password=DEMO_PASSWORD,
+            display_name=name,
+            organisation=organisation,
+            **flags,
         )
         from allauth.account.models import EmailAddress
 
@@ -177,18 +191,32 @@ def _account(email: str, name: str, organisation: Organisation, **flags) -> Memb
 
 def accounts_load() -> list[tuple[str, str, str]]:
     council = _organisation(
-        "County Innovation Hub", "O", size="large", town="County Hall",
-        offers="Funding advice, introductions, events.", seeks="Member stories and challenges.",
+        "County Innovation Hub",
+        "O",
+        size="large",
+        town="County Hall",
+        offers="Funding advice, introductions, events.",
+        seeks="Member stories and challenges.",
     )
     bakery = _organisation(
-        "Riverside Bakery", "I", size="micro", town="Market Town",
-        offers="Catering for events.", seeks="Help with energy costs and hiring bakers.",
+        "Riverside Bakery",
+        "I",
+        size="micro",
+        town="Market Town",
+        offers="Catering for events.",
+        seeks="Help with energy costs and hiring bakers.",
     )
     engineering = _organisation(
-        "Northgate Precision Engineering", "C", size="medium", town="Northgate",
-        offers="CNC machining, apprenticeships.", seeks="Graduates and automation partners.",
+        "Northgate Precision Engineering",
+        "C",
+        size="medium",
+        town="Northgate",
+        offers="CNC machining, apprenticeships.",
+        seeks="Graduates and automation partners.",
     )
-    _account("moderator@demo.convene.test", "Morgan Reyes", council, is_moderator=True, is_staff=True)
+    _account(
+        "moderator@demo.convene.test", "Morgan Reyes", council, is_moderator=True, is_staff=True
+    )
     _account("amira@demo.convene.test", "Amira Shah", bakery)
     _account("tom@demo.convene.test", "Tom Baines", engineering)
     return [

@@ -13,7 +13,9 @@ class MemberTimezoneMiddleware:
         user = getattr(request, "user", None)
         zone = getattr(user, "timezone", None) if user and user.is_authenticated else None
         try:
-            timezone.activate(zoneinfo.ZoneInfo(zone) if zone else zoneinfo.ZoneInfo("Europe/London"))
+            timezone.activate(
+                zoneinfo.ZoneInfo(zone) if zone else zoneinfo.ZoneInfo("Europe/London")
+            )
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.activate(zoneinfo.ZoneInfo("Europe/London"))
         try:

@@ -197,6 +197,10 @@ class MemberMute(models.Model):
     class Meta:
         indexes = [models.Index(fields=["member", "lifted"], name="membermute_active")]
 
+    def __str__(self) -> str:
+        where = f"room {self.room_id}" if self.room_id else "site"
+        return f"{self.member} muted ({where})"
+
 
 class ModerationLog(models.Model):
     """Audit log: who did what to what, and why."""
@@ -209,3 +213,6 @@ class ModerationLog(models.Model):
 
     class Meta:
         ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target}"

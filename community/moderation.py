@@ -71,18 +71,14 @@ def can_post(
     moderator = is_moderator(member)
     mute = member_mute_active(member=member, room=room)
     if mute is not None and not moderator:
-        until = (
-            f" until {timezone.localtime(mute.until):%d %b %Y %H:%M}" if mute.until else ""
-        )
+        until = f" until {timezone.localtime(mute.until):%d %b %Y %H:%M}" if mute.until else ""
         raise PostingRefused("muted", f"A moderator has muted you{until}.")
     if room is not None and room.muted_now() and not moderator:
         reason = f": {room.muted_reason}" if room.muted_reason else "."
         raise PostingRefused("room_muted", f"This room is read-only{reason}")
     if thread_locked and not moderator:
         raise PostingRefused("thread_locked", "This thread is locked.")
-    body = text_check(
-        text=body, max_chars=max_chars or settings.CONVENE["MESSAGE_MAX_CHARS"]
-    )
+    body = text_check(text=body, max_chars=max_chars or settings.CONVENE["MESSAGE_MAX_CHARS"])
     if count and not moderator:
         _slow_mode_check(member=member, room=room)
         _rate_limit_check(member=member)

@@ -72,9 +72,7 @@ def room_state(*, room: Room, member: Member) -> dict[str, Any]:
 
 
 def organisation_get(*, slug: str) -> Organisation:
-    organisation = (
-        Organisation.objects.select_related("sector").filter(slug=slug).first()
-    )
+    organisation = Organisation.objects.select_related("sector").filter(slug=slug).first()
     if organisation is None:
         raise NotFound("No such organisation.")
     return organisation

@@ -260,9 +260,7 @@ def message_import(
     existing = _message_by_client_id(member=author, client_id=client_id)
     if existing is not None:
         return existing
-    return _message_store(
-        room=room, author=author, body=body, client_id=client_id, created=created
-    )
+    return _message_store(room=room, author=author, body=body, client_id=client_id, created=created)
 
 
 def _message_for_change(*, member: Member, message_id: object) -> Message:
@@ -304,7 +302,9 @@ def message_edit(*, member: Member, message_id: object, body: object) -> Message
 def message_delete(*, member: Member, message_id: object) -> Message:
     message = _message_for_change(member=member, message_id=message_id)
     if message.author_id != member.pk:
-        ModerationLog.objects.create(actor=member, action="message.delete", target=f"message:{message.pk}")
+        ModerationLog.objects.create(
+            actor=member, action="message.delete", target=f"message:{message.pk}"
+        )
     message.deleted = timezone.now()
     message.save(update_fields=["deleted"])
     event_append(stream_id=message.room.stream_id, kind="message.deleted", data={"id": message.pk})

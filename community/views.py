@@ -17,7 +17,9 @@ from community.models import Room
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    rooms = selectors.rooms_visible(member=request.user)[:8] if request.user.is_authenticated else []
+    rooms = (
+        selectors.rooms_visible(member=request.user)[:8] if request.user.is_authenticated else []
+    )
     return render(request, "community/home.html", {"rooms": rooms})
 
 
@@ -170,9 +172,7 @@ def organisation_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _error(request: HttpRequest, status: int, title: str, detail: str) -> HttpResponse:
-    return render(
-        request, "error.html", {"title": title, "detail": detail}, status=status
-    )
+    return render(request, "error.html", {"title": title, "detail": detail}, status=status)
 
 
 def error_400(request, exception=None):

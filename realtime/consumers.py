@@ -193,3 +193,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         session = self.scope.get("session")
         if session is not None and session.session_key == message.get("session_key"):
             await self.close(code=CLOSE_UNAUTHENTICATED)
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """Sockets to paths that are not streams: accepted only to be closed with 4404."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)

@@ -47,16 +47,15 @@ def event_append(*, stream_id: int, kind: str, data: dict[str, Any]) -> Event:
     event = Event.objects.create(stream=stream, seq=stream.last_seq, kind=kind, data=data)
     frame = event_frame(event)
     transaction.on_commit(
-        lambda: _group_send(stream_group(stream_id), {"type": "stream.event", "seq": event.seq,
-                                                      "frame": frame})
+        lambda: _group_send(
+            stream_group(stream_id), {"type": "stream.event", "seq": event.seq, "frame": frame}
+        )
     )
     return event
 
 
 def events_after(*, stream_id: int, after: int, limit: int) -> list[Event]:
-    return list(
-        Event.objects.filter(stream_id=stream_id, seq__gt=after).order_by("seq")[:limit]
-    )
+    return list(Event.objects.filter(stream_id=stream_id, seq__gt=after).order_by("seq")[:limit])
 
 
 def events_latest(*, stream_id: int, limit: int) -> list[Event]:

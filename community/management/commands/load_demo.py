@@ -29,7 +29,9 @@ class Command(BaseCommand):
         accounts = []
         if options["accounts"]:
             if not (settings.DEBUG and settings.EMBEDDED):
-                raise CommandError("Demo accounts are only for the embedded default (DEBUG, SQLite).")
+                raise CommandError(
+                    "Demo accounts are only for the embedded default (DEBUG, SQLite)."
+                )
             accounts = demo.accounts_load()
         chat = demo.chat_replay(data_dir, lines=options["chat_lines"])
         qa_dir = data_dir / "qa" / "ai.meta.stackexchange.com" if data_dir else None

@@ -1,0 +1,100 @@
+"""Shared fixtures: members with organisations, a moderator, rooms, the shared data folder."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+
+_counter = itertools.count(1)
+
+REAL_SERVICES = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Rate limits and slow mode live in the cache; tests must not leak them into each other.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    path = Path(settings.SHARED_DATA_DIR)
+    if not path.is_dir():
+        pytest.fail(
+            f"The shared test data is missing: expected {path} (set CONVENE_SHARED_DATA to "
+            "its location). Tests read real inputs from there and never copy them."
+        )
+    return path
+
+
+@pytest.fixture
+def sector(db):
+    from community.models import Sector
+
+    return Sector.objects.get_or_create(
+        code="J", defaults={"name": "Information and Communication", "slug": "j-information"}
+    )[0]
+
+
+@pytest.fixture
+def make_member(db, sector):
+    from community.models import Member, Organisation
+
+    def make(name: str | None = None, *, moderator: bool = False, organisation=None, **extra):
+        n = next(_counter)
+        if organisation is None:
+            organisation = Organisation.objects.create(
+                name=f"Org {n}", slug=f"org-{n}", sector=sector
+            )
+        return Member.objects.create_user(
+            email=f"member{n}@example.test",
+            password="a-long-test-password",
+            display_name=name or f"Member {n}",
+            organisation=organisation,
+            is_moderator=moderator,
+            **extra,
+        )
+
+    return make
+
+
+@pytest.fixture
+def member(make_member):
+    return make_member("Amira Shah")
+
+
+@pytest.fixture
+def other_member(make_member):
+    return make_member("Tom Baines")
+
+
+@pytest.fixture
+def moderator(make_member):
+    return make_member("Morgan Reyes", moderator=True)
+
+
+@pytest.fixture
+def make_room(db, sector):
+    from community import services
+    from community.models import Room
+
+    def make(name: str | None = None, **kwargs):
+        return services.room_create(
+            name=name or f"Room {next(_counter)}",
+            kind=kwargs.pop("kind", Room.Kind.CHALLENGE),
+            **kwargs,
+        )
+
+    return make
+
+
+@pytest.fixture
+def room(make_room):
+    return make_room("Skills shortages")
