@@ -4,6 +4,8 @@ from community.models import Member, Organisation, Sector
 
 
 class OrganisationForm(forms.ModelForm):
+    website = forms.URLField(required=False, assume_scheme="https", max_length=200)
+
     class Meta:
         model = Organisation
         fields = ["name", "sector", "size", "town", "website", "offers", "seeks"]

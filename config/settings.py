@@ -115,7 +115,6 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 default, opted into now
 
 # --- Cache and channel layer ----------------------------------------------
 # Channel-layer sizing: a room burst must not overflow a consumer's channel
