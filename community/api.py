@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from community import selectors, services
 from community.errors import ServiceError
@@ -96,22 +96,33 @@ def rooms_list(request: HttpRequest):
     return {"items": [room_payload(room) for room in rooms], "next": None}
 
 
+def _cursor_parse(cursor: str) -> tuple[str, int]:
+    """Cursors are `before.N` or `after.N` (opaque to clients: pass back `next`)."""
+    direction, _, seq = cursor.partition(".")
+    if direction not in {"before", "after"} or not seq.isdigit():
+        raise ServiceError("invalid", "Unknown cursor.", fields={"cursor": "Pass back `next`."})
+    return direction, int(seq)
+
+
 @router.get("/rooms/{room_id}/messages/", response={200: MessageList, **ERRORS})
 def room_messages(
     request: HttpRequest,
     room_id: int,
-    after: int | None = None,
-    before: int | None = None,
-    limit: int = Field(50, ge=1, le=200),
+    after: int | None = Query(None, ge=0),
+    before: int | None = Query(None, ge=0),
+    cursor: str | None = Query(None, max_length=40),
+    limit: int = Query(50, ge=1, le=200),
 ):
+    if cursor:
+        direction, seq = _cursor_parse(cursor)
+        after, before = (seq, None) if direction == "after" else (None, seq)
     room = selectors.room_get(member=request.auth, room_id=room_id)
     page = selectors.room_messages(room=room, after=after, before=before, limit=limit)
-    items = [message_payload(message) for message in page]
     # Forward pages continue after the last item; backward pages before the first.
     next_cursor = None
     if len(page) == limit:
-        next_cursor = f"after={page[-1].seq}" if after is not None else f"before={page[0].seq}"
-    return {"items": items, "next": next_cursor}
+        next_cursor = f"after.{page[-1].seq}" if after is not None else f"before.{page[0].seq}"
+    return {"items": [message_payload(message) for message in page], "next": next_cursor}
 
 
 @router.post("/rooms/{room_id}/messages/", response={201: MessageOut, 200: MessageOut, **ERRORS})
@@ -120,7 +131,7 @@ def room_message_post(request: HttpRequest, room_id: int, payload: MessageIn):
     message, created = services.message_post(
         member=request.auth, room=room, body=payload.body, client_id=payload.client_id
     )
-    return (201 if created else 200), message_payload(message)
+    return Status(201 if created else 200, message_payload(message))
 
 
 @router.post("/rooms/{room_id}/mute/", response={200: RoomOut, **ERRORS})

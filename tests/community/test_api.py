@@ -1,0 +1,155 @@
+"""JSON API v1 for rooms and moderation: same services, same policy, one error shape."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from django.test import Client
+
+from community.models import Message
+from realtime.models import Event
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api_for():
+    def make(member, *, csrf: bool = False) -> Client:
+        client = Client(enforce_csrf_checks=csrf)
+        client.force_login(member)
+        return client
+
+    return make
+
+
+def post_json(client, url, payload, **extra):
+    body = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+    return client.post(url, body, content_type="application/json", **extra)
+
+
+def test_anonymous_gets_401_with_error_shape(client, room):
+    response = client.get("/api/v1/rooms/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_signed_in"
+
+
+def test_list_rooms_and_post_and_read_history(api_for, member, room):
+    client = api_for(member)
+    rooms = client.get("/api/v1/rooms/").json()
+    assert [r["id"] for r in rooms["items"]] == [room.pk] and rooms["next"] is None
+    client_id = str(uuid.uuid4())
+    url = f"/api/v1/rooms/{room.pk}/messages/"
+    created = post_json(client, url, {"client_id": client_id, "body": "via *API*"})
+    assert created.status_code == 201
+    data = created.json()
+    assert data["seq"] == 1 and data["html"] == "<p>via <em>API</em></p>\n"
+    again = post_json(client, url, {"client_id": client_id, "body": "via *API*"})
+    assert again.status_code == 200 and again.json()["id"] == data["id"]
+    assert Message.objects.count() == 1
+    history = client.get(url).json()
+    assert [m["id"] for m in history["items"]] == [data["id"]]
+
+
+def test_history_keyset_pages_have_no_repeats_or_gaps(api_for, member, room):
+    client = api_for(member)
+    url = f"/api/v1/rooms/{room.pk}/messages/"
+    for n in range(7):
+        post_json(client, url, {"client_id": str(uuid.uuid4()), "body": f"m{n}"})
+    seen, cursor = [], None
+    while True:
+        page = client.get(url + "?limit=3" + (f"&cursor={cursor}" if cursor else "")).json()
+        seen = [m["seq"] for m in page["items"]] + seen
+        if not page["next"]:
+            break
+        cursor = page["next"]
+    assert seen == list(range(1, 8))
+    assert client.get(url + "?cursor=sideways.3").status_code == 400
+    assert client.get(url + "?after=-1").status_code == 400
+    forward = client.get(url + "?after=5&limit=10").json()
+    assert [m["seq"] for m in forward["items"]] == [6, 7]
+
+
+def test_session_writes_need_csrf(api_for, member, room):
+    client = api_for(member, csrf=True)
+    response = post_json(
+        client, f"/api/v1/rooms/{room.pk}/messages/", {"client_id": str(uuid.uuid4()), "body": "x"}
+    )
+    assert response.status_code == 403 and response.json()["code"] == "forbidden"
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ("{not json", 400, "invalid"),
+        ("[]", 400, "invalid"),
+        ({"body": "no client id"}, 400, "invalid"),
+        ({"client_id": "nope", "body": "x"}, 400, "invalid"),
+        ({"client_id": str(uuid.UUID(int=1)), "body": 5}, 400, "invalid"),
+        ({"client_id": str(uuid.UUID(int=2)), "body": ["x"]}, 400, "invalid"),
+        ({"client_id": str(uuid.UUID(int=3)), "body": ""}, 400, "empty"),
+        ({"client_id": str(uuid.UUID(int=4)), "body": " \u200b "}, 400, "empty"),
+        ({"client_id": str(uuid.UUID(int=5)), "body": "x" * 4001}, 413, "too_long"),
+    ],
+)
+def test_bad_message_posts(api_for, member, room, payload, status, code):
+    response = post_json(api_for(member), f"/api/v1/rooms/{room.pk}/messages/", payload)
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["code"] == code and body["detail"]
+    assert Message.objects.count() == 0 and Event.objects.count() == 0
+
+
+def test_oversized_request_is_413(api_for, member, room):
+    payload = {"client_id": str(uuid.uuid4()), "body": "x" * 400_000}
+    response = post_json(api_for(member), f"/api/v1/rooms/{room.pk}/messages/", payload)
+    assert response.status_code == 413 and response.json()["code"] == "too_long"
+
+
+def test_unknown_room_is_404(api_for, member):
+    client = api_for(member)
+    assert client.get("/api/v1/rooms/424242/messages/").json()["code"] == "not_found"
+    response = post_json(
+        client, "/api/v1/rooms/424242/messages/", {"client_id": str(uuid.uuid4()), "body": "x"}
+    )
+    assert response.status_code == 404
+
+
+def test_room_mute_via_api_refuses_every_write_path(api_for, member, moderator, room):
+    assert post_json(api_for(member), f"/api/v1/rooms/{room.pk}/mute/", {}).status_code == 403
+    response = post_json(api_for(moderator), f"/api/v1/rooms/{room.pk}/mute/", {"reason": "AGM"})
+    assert response.status_code == 200 and response.json()["muted"] is True
+    refused = post_json(
+        api_for(member),
+        f"/api/v1/rooms/{room.pk}/messages/",
+        {"client_id": str(uuid.uuid4()), "body": "hello?"},
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "room_muted"
+    assert (
+        post_json(api_for(moderator), f"/api/v1/rooms/{room.pk}/unmute/", {}).json()["muted"]
+        is False
+    )
+
+
+def test_member_mute_via_api(api_for, member, moderator, room):
+    url = f"/api/v1/members/{member.pk}/mute/"
+    assert post_json(api_for(moderator), url, {"scope": "galaxy"}).status_code == 400
+    assert post_json(api_for(moderator), url, {"scope": "room"}).status_code == 400
+    assert post_json(api_for(moderator), "/api/v1/members/999999/mute/", {}).status_code == 404
+    assert post_json(api_for(moderator), url, {"reason": "spam"}).status_code == 200
+    refused = post_json(
+        api_for(member),
+        f"/api/v1/rooms/{room.pk}/messages/",
+        {"client_id": str(uuid.uuid4()), "body": "hello?"},
+    )
+    assert refused.json()["code"] == "muted"
+    assert (
+        post_json(api_for(moderator), f"/api/v1/members/{member.pk}/unmute/", {}).status_code == 200
+    )
+
+
+def test_openapi_schema_is_served(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    assert "/api/v1/rooms/{room_id}/messages/" in schema["paths"]

@@ -1,0 +1,225 @@
+"""Pages and HTML forms: rooms, posting without JavaScript, moderation, profiles, sign-up."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from community import services
+from community.models import Member, Message, Organisation, Room
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client_for():
+    def make(member, *, csrf: bool = False) -> Client:
+        client = Client(enforce_csrf_checks=csrf)
+        client.force_login(member)
+        return client
+
+    return make
+
+
+def test_pages_need_sign_in(client, room):
+    for url in [
+        reverse("room_list"),
+        reverse("room_detail", args=[room.pk]),
+        reverse("profile_edit"),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_room_list_groups_rooms_with_constant_queries(
+    client_for, member, make_room, sector, django_assert_num_queries
+):
+    make_room("Skills shortages")
+    make_room("Keeping graduates")
+    make_room(sector.name, kind=Room.Kind.SECTOR, sector=sector)
+    client = client_for(member)
+    # session, member, member's organisation (header), rooms with sector and challenge joined
+    with django_assert_num_queries(4):
+        response = client.get(reverse("room_list"))
+    assert response.status_code == 200
+    for _ in range(5):
+        make_room()
+    with django_assert_num_queries(4):
+        response = client.get(reverse("room_list"))
+    html = response.content.decode()
+    assert "Challenges" in html and "Sectors" in html and "Keeping graduates" in html
+
+
+def test_room_page_shows_history_with_constant_queries(
+    client_for, member, other_member, room, django_assert_num_queries
+):
+    for n in range(3):
+        services.message_post(
+            member=other_member, room=room, body=f"**m{n}**", client_id=str(uuid.uuid4())
+        )
+    client = client_for(member)
+    # session, member, room, messages+authors+organisations, own mute, header organisation
+    with django_assert_num_queries(6) as captured:
+        response = client.get(reverse("room_detail", args=[room.pk]))
+    for n in range(10):
+        services.message_post(
+            member=member, room=room, body=f"more {n}", client_id=str(uuid.uuid4())
+        )
+    with django_assert_num_queries(len(captured.captured_queries)):
+        response = client.get(reverse("room_detail", args=[room.pk]))
+    html = response.content.decode()
+    assert "<strong>m0</strong>" in html and "more 9" in html
+    assert 'data-last-seq="13"' in html
+
+
+def test_unknown_room_is_404(client_for, member):
+    assert client_for(member).get("/rooms/999999/").status_code == 404
+    assert client_for(member).post("/rooms/999999/post/", {"body": "x"}).status_code == 404
+
+
+def test_post_without_javascript(client_for, member, room):
+    client = client_for(member)
+    response = client.post(
+        reverse("room_post", args=[room.pk]), {"body": "Hello from a form", "client_id": ""}
+    )
+    assert response.status_code == 302
+    assert Message.objects.get().body == "Hello from a form"
+
+
+def test_form_post_needs_csrf(client_for, member, room):
+    response = client_for(member, csrf=True).post(
+        reverse("room_post", args=[room.pk]), {"body": "forged"}
+    )
+    assert response.status_code == 403 and Message.objects.count() == 0
+
+
+@pytest.mark.parametrize(("body", "status"), [("", 400), ("   ", 400), ("x" * 4001, 413)])
+def test_form_post_refusals_keep_the_text(client_for, member, room, body, status):
+    response = client_for(member).post(reverse("room_post", args=[room.pk]), {"body": body})
+    assert response.status_code == status
+    assert Message.objects.count() == 0
+    if body.strip():
+        assert body in response.content.decode()  # nothing typed is lost
+
+
+def test_muted_room_page_disables_input_and_form_post_is_refused(
+    client_for, member, moderator, room
+):
+    mod = client_for(moderator)
+    response = mod.post(reverse("room_mute", args=[room.pk]), {"reason": "Quiet please"})
+    assert response.status_code == 302
+    client = client_for(member)
+    html = client.get(reverse("room_detail", args=[room.pk])).content.decode()
+    assert "read-only" in html and "Quiet please" in html
+    assert 'id="composer-body"' in html and "disabled" in html.split('id="composer-body"')[1][:400]
+    response = client.post(reverse("room_post", args=[room.pk]), {"body": "let me in"})
+    assert response.status_code == 403 and "let me in" in response.content.decode()
+    assert Message.objects.count() == 0
+    assert mod.post(reverse("room_unmute", args=[room.pk])).status_code == 302
+    room.refresh_from_db()
+    assert not room.is_muted
+
+
+def test_members_cannot_mute_rooms(client_for, member, room):
+    response = client_for(member).post(reverse("room_mute", args=[room.pk]), {"reason": "mine"})
+    assert response.status_code == 403
+    room.refresh_from_db()
+    assert not room.is_muted
+
+
+def test_profile_edit(client_for, member, sector):
+    client = client_for(member)
+    assert client.get(reverse("profile_edit")).status_code == 200
+    response = client.post(
+        reverse("profile_edit"),
+        {
+            "member-display_name": "Amira S.",
+            "member-job_title": "Owner",
+            "organisation-name": "Riverside Bakery",
+            "organisation-sector": sector.pk,
+            "organisation-size": "small",
+            "organisation-town": "Market Town",
+            "organisation-website": "https://bakery.example",
+            "organisation-offers": "Catering",
+            "organisation-seeks": "Bakers",
+        },
+    )
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.display_name == "Amira S." and member.organisation.name == "Riverside Bakery"
+    page = client.get(member.organisation.get_absolute_url()).content.decode()
+    assert "Catering" in page and "Bakers" in page and "Amira S." in page
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("organisation-website", "javascript:alert(1)"),
+        ("organisation-name", "   "),
+        ("organisation-size", "gigantic"),
+        ("organisation-offers", "x" * 2001),
+        ("member-display_name", ""),
+    ],
+)
+def test_profile_edit_refuses_bad_input(client_for, member, sector, field, value):
+    data = {
+        "member-display_name": "Amira",
+        "member-job_title": "",
+        "organisation-name": "Bakery",
+        "organisation-sector": sector.pk,
+        "organisation-size": "small",
+        "organisation-town": "",
+        "organisation-website": "",
+        "organisation-offers": "",
+        "organisation-seeks": "",
+    }
+    data[field] = value
+    before = Organisation.objects.get(pk=member.organisation_id).name
+    response = client_for(member).post(reverse("profile_edit"), data)
+    assert response.status_code == 400
+    assert Organisation.objects.get(pk=member.organisation_id).name == before
+
+
+def test_sign_up_creates_member_with_organisation_then_sign_in_and_out(client, sector):
+    response = client.post(
+        reverse("account_signup"),
+        {
+            "display_name": "Priya Patel",
+            "email": "priya@example.test",
+            "organisation_name": "Patel Robotics",
+            "sector": sector.pk,
+            "size": "small",
+            "town": "Northgate",
+            "password1": "a-very-long-password-42",
+            "password2": "a-very-long-password-42",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    member = Member.objects.get(email="priya@example.test")
+    assert member.display_name == "Priya Patel"
+    assert member.organisation.name == "Patel Robotics" and member.organisation.sector == sector
+    assert client.get(reverse("room_list")).status_code == 200  # signed in
+    client.post(reverse("account_logout"))
+    assert client.get(reverse("room_list")).status_code == 302
+    response = client.post(
+        reverse("account_login"),
+        {"login": "priya@example.test", "password": "a-very-long-password-42"},
+    )
+    assert response.status_code == 302
+    assert client.get(reverse("room_list")).status_code == 200
+
+
+def test_password_reset_sends_an_email(client, member, mailoutbox):
+    response = client.post(reverse("account_reset_password"), {"email": member.email})
+    assert response.status_code == 302
+    assert len(mailoutbox) == 1 and member.email in mailoutbox[0].to
+    assert "/accounts/password/reset/key/" in mailoutbox[0].body
+
+
+def test_error_pages_are_friendly(client, settings):
+    settings.DEBUG = False
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404 and b"Not found" in response.content
