@@ -111,7 +111,9 @@ else:
                 "timeout": 20,
             },
             # Tests that start real server processes need a database file they can share.
-            "TEST": {"NAME": str(BASE_DIR / "var" / "test.sqlite3")},
+            "TEST": {
+                "NAME": os.environ.get("SQLITE_TEST_PATH", str(BASE_DIR / "var" / "test.sqlite3"))
+            },
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

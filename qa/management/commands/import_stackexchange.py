@@ -1,0 +1,35 @@
+"""manage.py import_stackexchange DIR [--site NAME]: a Stack Exchange dump as Q&A."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from qa.importer import ImportFailed, stackexchange_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Import a Stack Exchange data dump folder (Posts.xml, Votes.xml) as questions, "
+        "answers, votes and accepted answers, credited to the site and its licence. "
+        "Safe to re-run: posts already imported are updated in place, nothing is duplicated."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("directory", type=Path, help="Folder holding Posts.xml and Votes.xml.")
+        parser.add_argument(
+            "--site",
+            default=None,
+            help="The site's host name, e.g. ai.meta.stackexchange.com (default: the folder name).",
+        )
+
+    def handle(self, *args, directory: Path, site: str | None, **options):
+        if not directory.is_dir():
+            raise CommandError(f"{directory} is not a folder.")
+        try:
+            report = stackexchange_import(directory=directory, site=site)
+        except ImportFailed as error:
+            raise CommandError(str(error)) from None
+        for line in report.lines():
+            self.stdout.write(line)

@@ -1,0 +1,195 @@
+"""Questions, answers, votes and tags.
+
+Scores and answer counts are denormalised counters. They change only in
+`qa.services`, with `F()` expressions, in the same transaction as the row they
+count (a Vote, an Answer); `manage.py recount` recomputes them and reports drift.
+
+    question.score     = question.imported_score + sum(local votes on it)
+    answer.score       = answer.imported_score + sum(local votes on it)
+    question.answer_count = number of its answers that are not hidden
+
+Imported posts (a Stack Exchange dump) keep their provenance: `source_site`,
+`source_id`, links back to the post and its author, and the licence.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Tag(models.Model):
+    """A topic label. Sector tags (one per SIC section) link to their Sector."""
+
+    name = models.CharField(max_length=200, help_text="Shown to people.")
+    slug = models.CharField(max_length=35, unique=True, help_text="What is typed and filtered on.")
+    sector = models.OneToOneField(
+        "community.Sector", null=True, blank=True, on_delete=models.CASCADE, related_name="tag"
+    )
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return f"{reverse('qa:question_list')}?tag={self.slug}"
+
+
+LICENCE_URLS = {
+    "CC BY-SA 2.5": "https://creativecommons.org/licenses/by-sa/2.5/",
+    "CC BY-SA 3.0": "https://creativecommons.org/licenses/by-sa/3.0/",
+    "CC BY-SA 4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+}
+
+
+class Provenance(models.Model):
+    """Where an imported post came from, so the pages showing it can credit it."""
+
+    source_site = models.CharField(max_length=100, blank=True, default="")
+    source_id = models.PositiveIntegerField(null=True, blank=True)
+    source_url = models.URLField(blank=True, default="")
+    source_author_url = models.URLField(blank=True, default="")
+    source_author_id = models.PositiveIntegerField(null=True, blank=True)
+    licence = models.CharField(max_length=40, blank=True, default="")
+    imported_score = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_imported(self) -> bool:
+        return bool(self.source_site)
+
+    @property
+    def licence_url(self) -> str:
+        return LICENCE_URLS.get(self.licence, "")
+
+
+class Question(Provenance):
+    title = models.CharField(max_length=300)
+    body = models.TextField(help_text="Raw markdown (or the original HTML of an imported post).")
+    html = models.TextField(help_text="Sanitised HTML from the one renderer.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="questions",
+    )
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(null=True, blank=True)
+    last_activity = models.DateTimeField(default=timezone.now)
+    score = models.IntegerField(default=0)
+    answer_count = models.PositiveIntegerField(default=0)
+    accepted_answer = models.ForeignKey(
+        "qa.Answer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_locked = models.BooleanField(default=False, help_text="Moderator lock: no new posts.")
+    tags = models.ManyToManyField(Tag, related_name="questions", blank=True)
+    stream = models.OneToOneField("realtime.Stream", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_site", "source_id"],
+                condition=~Q(source_site=""),
+                name="question_unique_source",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["-created", "-id"], name="question_newest"),
+            models.Index(fields=["-score", "-id"], name="question_votes"),
+            models.Index(fields=["-last_activity", "-id"], name="question_active"),
+            models.Index(fields=["answer_count", "-created", "-id"], name="question_unanswered"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("qa:question_detail", args=[self.pk])
+
+
+class Answer(Provenance):
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers")
+    body = models.TextField()
+    html = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="answers",
+    )
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(null=True, blank=True)
+    score = models.IntegerField(default=0)
+    is_hidden = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-score", "created", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_site", "source_id"],
+                condition=~Q(source_site=""),
+                name="answer_unique_source",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["question", "-score", "created"], name="answer_by_score"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Answer {self.pk} to question {self.question_id}"
+
+    def get_absolute_url(self) -> str:
+        return f"{self.question.get_absolute_url()}#answer-{self.pk}"
+
+
+class Vote(models.Model):
+    """One member's vote on one post: +1 or -1. Undoing a vote deletes the row."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="qa_votes"
+    )
+    question = models.ForeignKey(
+        Question, null=True, blank=True, on_delete=models.CASCADE, related_name="votes"
+    )
+    answer = models.ForeignKey(
+        Answer, null=True, blank=True, on_delete=models.CASCADE, related_name="votes"
+    )
+    value = models.SmallIntegerField()
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "question"],
+                condition=Q(question__isnull=False),
+                name="vote_one_per_member_question",
+            ),
+            models.UniqueConstraint(
+                fields=["member", "answer"],
+                condition=Q(answer__isnull=False),
+                name="vote_one_per_member_answer",
+            ),
+            models.CheckConstraint(
+                condition=(Q(question__isnull=False) & Q(answer__isnull=True))
+                | (Q(question__isnull=True) & Q(answer__isnull=False)),
+                name="vote_exactly_one_target",
+            ),
+            models.CheckConstraint(
+                condition=Q(value__in=[1, -1]), name="vote_value_plus_minus_one"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = f"question {self.question_id}" if self.question_id else f"answer {self.answer_id}"
+        return f"{self.member_id} {self.value:+d} on {target}"

@@ -1,0 +1,636 @@
+"""Q&A writes. Each validates (the one posting policy for text), writes in one
+transaction, and appends an event to the question's stream (published after commit).
+
+Counters (score, answer_count) change here only, with F() expressions, in the same
+transaction as the row they count. `counters_recount` finds any drift.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from community.errors import Forbidden, NotFound, PostingRefused, ServiceError
+from community.markup import render_markdown
+from community.models import Member, ModerationLog, Sector
+from community.moderation import can_post, member_mute_active, text_check
+from community.payloads import iso_utc
+from community.permissions import is_moderator
+from qa.models import Answer, Question, Tag, Vote
+from qa.payloads import answer_payload
+from qa.permissions import access_post_edit, access_question_accept
+from qa.selectors import sector_tag_slug
+from realtime.events import event_append, stream_create
+from realtime.models import Stream
+
+TAG_MAX_CHARS = 35
+TAGS_MAX = 5
+TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9+.#-]*\Z")
+SECTOR_TAG_PREFIX = "sector-"
+
+
+def _title_max() -> int:
+    return settings.CONVENE["QUESTION_TITLE_MAX_CHARS"]
+
+
+def _body_max() -> int:
+    return settings.CONVENE["POST_BODY_MAX_CHARS"]
+
+
+def _on_field(error: ServiceError, field: str) -> ServiceError:
+    """Attach a refusal to the form/API field it is about."""
+    error.fields = {field: error.detail}
+    return error
+
+
+def _id_check(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise NotFound(f"No such {what}.")
+    return value
+
+
+def _signed_in_required(member: Member | None) -> Member:
+    if member is None or not member.is_authenticated or not member.is_active:
+        raise PostingRefused("not_signed_in", "Sign in first.")
+    return member
+
+
+def _moderator_required(member: Member | None) -> Member:
+    _signed_in_required(member)
+    if not is_moderator(member):
+        raise Forbidden("Only moderators can do that.")
+    return member
+
+
+# --- tags ------------------------------------------------------------------------------
+
+
+def _tags_invalid(detail: str) -> ServiceError:
+    return ServiceError("invalid", detail, fields={"tags": detail})
+
+
+def tags_clean(tags: object) -> list[str]:
+    """Validate tag names (no writes): 1 to 5 tags, each 1 to 35 characters of
+    lower-case letters, digits and `+ . # -`, starting with a letter or digit.
+    Upper case is folded to lower case; repeats are dropped; blanks are ignored."""
+    if isinstance(tags, str) or not isinstance(tags, list | tuple):
+        raise _tags_invalid("Tags must be a list of tag names.")
+    if len(tags) > 50:
+        raise _tags_invalid(f"Use at most {TAGS_MAX} tags.")
+    names: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise _tags_invalid("Each tag must be text.")
+        name = tag.strip().lower()
+        if not name:
+            continue
+        shown = name if len(name) <= 40 else name[:40] + "…"
+        if len(name) > TAG_MAX_CHARS:
+            raise _tags_invalid(f"The tag “{shown}” is longer than {TAG_MAX_CHARS} characters.")
+        if not TAG_PATTERN.match(name):
+            raise _tags_invalid(
+                f"The tag “{shown}” is not allowed: use lower-case letters, digits and "
+                "+ . # - only, with no spaces, starting with a letter or digit."
+            )
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise _tags_invalid("Add at least one tag (a sector, or a topic).")
+    if len(names) > TAGS_MAX:
+        raise _tags_invalid(f"Use at most {TAGS_MAX} tags; you gave {len(names)}.")
+    sector_codes = {
+        name.removeprefix(SECTOR_TAG_PREFIX).upper()
+        for name in names
+        if name.startswith(SECTOR_TAG_PREFIX)
+    }
+    if sector_codes:
+        known = set(Sector.objects.filter(code__in=sector_codes).values_list("code", flat=True))
+        unknown = sorted(sector_codes - known)
+        if unknown:
+            raise _tags_invalid(
+                f"“{SECTOR_TAG_PREFIX}{unknown[0].lower()}” is not a sector; tags starting "
+                f"“{SECTOR_TAG_PREFIX}” are kept for the sectors A to U."
+            )
+    return names
+
+
+def _tags_resolve(names: list[str]) -> list[Tag]:
+    """Existing tags by slug; unknown free tags are created, sector tags linked to their sector."""
+    existing = {tag.slug: tag for tag in Tag.objects.filter(slug__in=names)}
+    tags = []
+    for name in names:
+        tag = existing.get(name)
+        if tag is None:
+            if name.startswith(SECTOR_TAG_PREFIX):
+                tag = _sector_tag(
+                    Sector.objects.get(code=name.removeprefix(SECTOR_TAG_PREFIX).upper())
+                )
+            else:
+                tag, _ = Tag.objects.get_or_create(slug=name, defaults={"name": name})
+        tags.append(tag)
+    return tags
+
+
+def _sector_tag(sector: Sector) -> Tag:
+    tag, created = Tag.objects.get_or_create(
+        slug=sector_tag_slug(sector), defaults={"name": sector.name, "sector": sector}
+    )
+    if not created and (tag.sector_id != sector.pk or tag.name != sector.name):
+        tag.sector, tag.name = sector, sector.name
+        tag.save(update_fields=["sector", "name"])
+    return tag
+
+
+@transaction.atomic
+def sector_tags_sync() -> int:
+    """Make sure every sector has its tag (idempotent). Returns how many were created."""
+    before = Tag.objects.filter(sector__isnull=False).count()
+    for sector in Sector.objects.order_by("code"):
+        _sector_tag(sector)
+    return Tag.objects.filter(sector__isnull=False).count() - before
+
+
+# --- questions -------------------------------------------------------------------------
+
+
+def _title_clean(title: object) -> str:
+    try:
+        text_check(text=title, max_chars=_title_max(), what="Title")
+    except ServiceError as error:
+        raise _on_field(error, "title") from None
+    return " ".join(title.split())
+
+
+def _body_allowed(
+    *,
+    member: Member,
+    body: object,
+    what: str,
+    thread_locked: bool = False,
+    count: bool = True,
+) -> str:
+    """The one posting policy decides; `what` names the text in refusals ("Answer is empty.")."""
+    try:
+        if isinstance(body, str) and not thread_locked:
+            text_check(text=body, max_chars=_body_max(), what=what)
+        return can_post(
+            member=member,
+            body=body,
+            thread_locked=thread_locked,
+            max_chars=_body_max(),
+            count=count,
+        )
+    except PostingRefused as error:
+        if error.code in {"empty", "too_long", "invalid"}:
+            raise _on_field(error, "body") from None
+        raise
+
+
+def question_stream() -> Stream:
+    """A fresh stream for a new question; relabelled `question:<id>` once the id exists."""
+    return stream_create(label=f"question:new:{uuid.uuid4().hex}")
+
+
+def question_stream_label(question: Question) -> None:
+    Stream.objects.filter(pk=question.stream_id).update(label=f"question:{question.pk}")
+
+
+@transaction.atomic
+def question_ask(*, member: Member, title: object, body: object, tags: object) -> Question:
+    _signed_in_required(member)
+    title = _title_clean(title)
+    names = tags_clean(tags)
+    body = _body_allowed(member=member, body=body, what="Question")
+    now = timezone.now()
+    question = Question.objects.create(
+        title=title,
+        body=body,
+        html=render_markdown(body),
+        author=member,
+        created=now,
+        last_activity=now,
+        stream=question_stream(),
+    )
+    question_stream_label(question)
+    question.tags.set(_tags_resolve(names))
+    return question
+
+
+def _question_locked(question_id: object) -> Question:
+    """The question row, locked for the rest of the transaction."""
+    question_id = _id_check(question_id, "question")
+    question = Question.objects.select_for_update().filter(pk=question_id).first()
+    if question is None:
+        raise NotFound("No such question.")
+    return question
+
+
+@transaction.atomic
+def question_edit(
+    *, member: Member, question_id: object, title: object, body: object, tags: object
+) -> Question:
+    _signed_in_required(member)
+    question = _question_locked(question_id)
+    if not access_post_edit(member, question):
+        raise Forbidden(
+            "Imported questions cannot be edited."
+            if question.is_imported
+            else "You can only edit your own questions."
+        )
+    title = _title_clean(title)
+    names = tags_clean(tags)
+    body = _body_allowed(
+        member=member, body=body, what="Question", thread_locked=question.is_locked, count=False
+    )
+    question.title, question.body, question.html = title, body, render_markdown(body)
+    question.updated = question.last_activity = timezone.now()
+    question.save(update_fields=["title", "body", "html", "updated", "last_activity"])
+    question.tags.set(_tags_resolve(names))
+    event_append(
+        stream_id=question.stream_id,
+        kind="question.edited",
+        data={
+            "id": question.pk,
+            "title": question.title,
+            "body": question.body,
+            "html": question.html,
+            "tags": names,
+            "updated": iso_utc(question.updated),
+        },
+    )
+    return question
+
+
+def _question_state_publish(question: Question) -> None:
+    event_append(
+        stream_id=question.stream_id,
+        kind="question.updated",
+        data={"id": question.pk, "locked": question.is_locked},
+    )
+
+
+@transaction.atomic
+def question_lock(*, moderator: Member, question_id: object, reason: str = "") -> Question:
+    """Mute a thread: no new answers, votes, edits or acceptance except by moderators."""
+    _moderator_required(moderator)
+    if not isinstance(reason, str) or len(reason) > 300:
+        raise ServiceError(
+            "invalid",
+            "A reason is text of at most 300 characters.",
+            fields={"reason": "At most 300 characters."},
+        )
+    question = _question_locked(question_id)
+    if not question.is_locked:
+        question.is_locked = True
+        question.save(update_fields=["is_locked"])
+        ModerationLog.objects.create(
+            actor=moderator,
+            action="question.lock",
+            target=f"question:{question.pk}",
+            reason=reason.strip(),
+        )
+        _question_state_publish(question)
+    return question
+
+
+@transaction.atomic
+def question_unlock(*, moderator: Member, question_id: object) -> Question:
+    _moderator_required(moderator)
+    question = _question_locked(question_id)
+    if question.is_locked:
+        question.is_locked = False
+        question.save(update_fields=["is_locked"])
+        ModerationLog.objects.create(
+            actor=moderator, action="question.unlock", target=f"question:{question.pk}"
+        )
+        _question_state_publish(question)
+    return question
+
+
+# --- answers ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def answer_post(*, member: Member, question_id: object, body: object) -> Answer:
+    _signed_in_required(member)
+    question = _question_locked(question_id)
+    body = _body_allowed(member=member, body=body, what="Answer", thread_locked=question.is_locked)
+    now = timezone.now()
+    answer = Answer.objects.create(
+        question=question, body=body, html=render_markdown(body), author=member, created=now
+    )
+    Question.objects.filter(pk=question.pk).update(
+        answer_count=F("answer_count") + 1, last_activity=now
+    )
+    event_append(stream_id=question.stream_id, kind="answer.created", data=answer_payload(answer))
+    return answer
+
+
+def _answer_locked(answer_id: object) -> tuple[Question, Answer]:
+    """Lock the question row, then the answer row (always in that order: no deadlocks)."""
+    answer_id = _id_check(answer_id, "answer")
+    question_id = Answer.objects.filter(pk=answer_id).values_list("question_id", flat=True).first()
+    if question_id is None:
+        raise NotFound("No such answer.")
+    question = _question_locked(question_id)
+    answer = Answer.objects.select_for_update().select_related("author").get(pk=answer_id)
+    return question, answer
+
+
+@transaction.atomic
+def answer_edit(*, member: Member, answer_id: object, body: object) -> Answer:
+    _signed_in_required(member)
+    question, answer = _answer_locked(answer_id)
+    if answer.is_hidden and not is_moderator(member):
+        raise NotFound("No such answer.")
+    if not access_post_edit(member, answer):
+        raise Forbidden(
+            "Imported answers cannot be edited."
+            if answer.is_imported
+            else "You can only edit your own answers."
+        )
+    body = _body_allowed(
+        member=member, body=body, what="Answer", thread_locked=question.is_locked, count=False
+    )
+    answer.body, answer.html, answer.updated = body, render_markdown(body), timezone.now()
+    answer.save(update_fields=["body", "html", "updated"])
+    event_append(
+        stream_id=question.stream_id,
+        kind="answer.edited",
+        data={
+            "id": answer.pk,
+            "body": answer.body,
+            "html": answer.html,
+            "updated": iso_utc(answer.updated),
+        },
+    )
+    return answer
+
+
+def _accepted_publish(question: Question, previous: int | None) -> None:
+    event_append(
+        stream_id=question.stream_id,
+        kind="answer.accepted",
+        data={
+            "question_id": question.pk,
+            "answer_id": question.accepted_answer_id,
+            "previous_answer_id": previous,
+        },
+    )
+
+
+@transaction.atomic
+def answer_accept(*, member: Member, question_id: object, answer_id: object) -> Question:
+    """The asker (or a moderator) accepts one answer, changes it, or un-accepts (None)."""
+    _signed_in_required(member)
+    question = _question_locked(question_id)
+    if not access_question_accept(member, question):
+        raise Forbidden("Only the person who asked (or a moderator) can accept an answer.")
+    if question.is_locked and not is_moderator(member):
+        raise PostingRefused("thread_locked", "This thread is locked.")
+    answer = None
+    if answer_id is not None:
+        if isinstance(answer_id, bool) or not isinstance(answer_id, int):
+            raise ServiceError(
+                "invalid",
+                "answer_id must be a whole number or null.",
+                fields={"answer_id": "Not an answer id."},
+            )
+        answer = Answer.objects.filter(pk=answer_id, question=question, is_hidden=False).first()
+        if answer is None:
+            raise ServiceError(
+                "invalid",
+                "That is not an answer to this question.",
+                fields={"answer_id": "Not an answer to this question."},
+            )
+    previous = question.accepted_answer_id
+    new = answer.pk if answer else None
+    if previous != new:
+        question.accepted_answer = answer
+        question.save(update_fields=["accepted_answer"])
+        _accepted_publish(question, previous)
+    return question
+
+
+@transaction.atomic
+def answer_hide(*, moderator: Member, answer_id: object, reason: str = "") -> Answer:
+    """Hide an answer; it stops counting, and stops being the accepted one."""
+    _moderator_required(moderator)
+    question, answer = _answer_locked(answer_id)
+    if answer.is_hidden:
+        return answer
+    answer.is_hidden = True
+    answer.save(update_fields=["is_hidden"])
+    was_accepted = question.accepted_answer_id == answer.pk
+    changes: dict[str, Any] = {"answer_count": F("answer_count") - 1}
+    if was_accepted:
+        changes["accepted_answer"] = None
+    Question.objects.filter(pk=question.pk).update(**changes)
+    ModerationLog.objects.create(
+        actor=moderator,
+        action="answer.hide",
+        target=f"answer:{answer.pk}",
+        reason=reason.strip() if isinstance(reason, str) else "",
+    )
+    event_append(
+        stream_id=question.stream_id,
+        kind="answer.hidden",
+        data={"id": answer.pk, "question_id": question.pk},
+    )
+    if was_accepted:
+        question.accepted_answer = None
+        _accepted_publish(question, answer.pk)
+    return answer
+
+
+@transaction.atomic
+def answer_restore(*, moderator: Member, answer_id: object) -> Answer:
+    _moderator_required(moderator)
+    question, answer = _answer_locked(answer_id)
+    if not answer.is_hidden:
+        return answer
+    answer.is_hidden = False
+    answer.save(update_fields=["is_hidden"])
+    Question.objects.filter(pk=question.pk).update(answer_count=F("answer_count") + 1)
+    ModerationLog.objects.create(
+        actor=moderator, action="answer.restore", target=f"answer:{answer.pk}"
+    )
+    event_append(
+        stream_id=question.stream_id,
+        kind="answer.restored",
+        data=answer_payload(answer),
+    )
+    return answer
+
+
+# --- votes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    target: str
+    target_id: int
+    question_id: int
+    value: int
+    score: int
+
+
+VOTE_TARGETS = {"question": Question, "answer": Answer}
+
+
+@transaction.atomic
+def vote_cast(*, member: Member, target: object, target_id: object, value: object) -> VoteResult:
+    """Vote +1 or -1 on a post, change the vote, or undo it (0). One vote per member per post."""
+    _signed_in_required(member)
+    if target not in VOTE_TARGETS:
+        raise ServiceError(
+            "invalid", "Vote on a question or an answer.", fields={"target": "question or answer"}
+        )
+    if isinstance(value, bool) or not isinstance(value, int) or value not in (1, -1, 0):
+        raise ServiceError(
+            "invalid",
+            "A vote is 1 (up), -1 (down) or 0 (undo).",
+            fields={"value": "One of 1, -1 or 0."},
+        )
+    what = str(target)
+    target_id = _id_check(target_id, what)
+    if what == "question":
+        question = _question_locked(target_id)
+        post: Question | Answer = question
+    else:
+        question, post = _answer_locked(target_id)
+        if post.is_hidden:
+            raise NotFound("No such answer.")
+    if post.author_id == member.pk:
+        raise Forbidden("You cannot vote on your own post.")
+    moderator = is_moderator(member)
+    if not moderator:
+        if member_mute_active(member=member) is not None:
+            raise PostingRefused("muted", "A moderator has muted you.")
+        if question.is_locked:
+            raise PostingRefused("thread_locked", "This thread is locked.")
+    model = VOTE_TARGETS[what]
+    existing = Vote.objects.select_for_update().filter(member=member, **{what: post}).first()
+    old = existing.value if existing else 0
+    if value == 0:
+        if existing:
+            existing.delete()
+    elif existing:
+        if old != value:
+            existing.value = value
+            existing.save(update_fields=["value"])
+    else:
+        try:
+            with transaction.atomic():
+                Vote.objects.create(member=member, value=value, **{what: post})
+        except IntegrityError:
+            # The post row lock serialises one member's votes; this is the DB's backstop.
+            raise ServiceError(
+                "conflict",
+                "Your vote on this post changed at the same time; try again.",
+                status=409,
+            ) from None
+    delta = value - old
+    if delta:
+        model.objects.filter(pk=post.pk).update(score=F("score") + delta)
+    score = model.objects.values_list("score", flat=True).get(pk=post.pk)
+    if delta:
+        event_append(
+            stream_id=question.stream_id,
+            kind="score.updated",
+            data={"target": what, "id": post.pk, "score": score},
+        )
+    return VoteResult(
+        target=what, target_id=post.pk, question_id=question.pk, value=value, score=score
+    )
+
+
+# --- counters --------------------------------------------------------------------------
+
+
+@dataclass
+class Drift:
+    question_scores: list[tuple[int, int, int]]
+    answer_scores: list[tuple[int, int, int]]
+    answer_counts: list[tuple[int, int, int]]
+    accepted: list[int]
+    questions: int = 0
+    answers: int = 0
+
+    @property
+    def total(self) -> int:
+        return (
+            len(self.question_scores)
+            + len(self.answer_scores)
+            + len(self.answer_counts)
+            + len(self.accepted)
+        )
+
+
+def _vote_sum(field: str) -> Coalesce:
+    sums = (
+        Vote.objects.filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(total=Sum("value"))
+        .values("total")
+    )
+    return Coalesce(Subquery(sums, output_field=IntegerField()), Value(0))
+
+
+@transaction.atomic
+def counters_recount(*, fix: bool = False) -> Drift:
+    """Recompute every score and answer count from the rows; report (and optionally fix) drift.
+
+    Each drift entry is (id, stored, expected).
+    """
+    visible = (
+        Answer.objects.filter(question=OuterRef("pk"), is_hidden=False)
+        .order_by()
+        .values("question")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    questions = Question.objects.select_for_update().annotate(
+        votes_total=_vote_sum("question"),
+        visible_answers=Coalesce(Subquery(visible, output_field=IntegerField()), Value(0)),
+    )
+    drift = Drift([], [], [], [])
+    for question in questions.values(
+        "pk", "score", "imported_score", "votes_total", "answer_count", "visible_answers"
+    ):
+        drift.questions += 1
+        expected = question["imported_score"] + question["votes_total"]
+        if question["score"] != expected:
+            drift.question_scores.append((question["pk"], question["score"], expected))
+        if question["answer_count"] != question["visible_answers"]:
+            drift.answer_counts.append(
+                (question["pk"], question["answer_count"], question["visible_answers"])
+            )
+    answers = Answer.objects.select_for_update().annotate(votes_total=_vote_sum("answer"))
+    for answer in answers.values("pk", "score", "imported_score", "votes_total"):
+        drift.answers += 1
+        expected = answer["imported_score"] + answer["votes_total"]
+        if answer["score"] != expected:
+            drift.answer_scores.append((answer["pk"], answer["score"], expected))
+    bad_accepts = Question.objects.filter(accepted_answer__isnull=False).filter(
+        ~Q(accepted_answer__question=F("pk")) | Q(accepted_answer__is_hidden=True)
+    )
+    drift.accepted = list(bad_accepts.values_list("pk", flat=True))
+    if fix:
+        for pk, _stored, expected in drift.question_scores:
+            Question.objects.filter(pk=pk).update(score=expected)
+        for pk, _stored, expected in drift.answer_counts:
+            Question.objects.filter(pk=pk).update(answer_count=expected)
+        for pk, _stored, expected in drift.answer_scores:
+            Answer.objects.filter(pk=pk).update(score=expected)
+        Question.objects.filter(pk__in=drift.accepted).update(accepted_answer=None)
+    return drift
