@@ -30,8 +30,10 @@ migrate: setup
 
 demo: migrate
 	$(BIN)/python manage.py load_demo --accounts
+	$(BIN)/python manage.py load_demo_qa
 
 run: demo
+	@$(BIN)/python manage.py demo_signins
 	@echo "Convene on http://$(HOST):$(PORT)/ (Ctrl+C to stop)"
 	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
 

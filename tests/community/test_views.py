@@ -223,3 +223,11 @@ def test_error_pages_are_friendly(client, settings):
     settings.DEBUG = False
     response = client.get("/no/such/page/")
     assert response.status_code == 404 and b"Not found" in response.content
+
+
+def test_oversized_form_post_is_413_and_stores_nothing(client_for, member, room):
+    response = client_for(member).post(
+        reverse("room_post", args=[room.pk]), {"body": "x" * 300_000}
+    )
+    assert response.status_code == 413 and b"too large" in response.content
+    assert Message.objects.count() == 0
