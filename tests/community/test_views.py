@@ -231,3 +231,19 @@ def test_oversized_form_post_is_413_and_stores_nothing(client_for, member, room)
     )
     assert response.status_code == 413 and b"too large" in response.content
     assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["/", "/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"]
+)
+def test_public_pages_render(client, sector, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    assert b"Convene" in response.content
+
+
+def test_signed_in_pages_render(client_for, member):
+    client = client_for(member)
+    for url in ["/", "/accounts/password/change/", "/accounts/email/", "/profile/",
+                f"/members/{member.pk}/", member.organisation.get_absolute_url()]:
+        assert client.get(url).status_code == 200, url
