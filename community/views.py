@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from community import selectors, services
@@ -59,6 +60,8 @@ def room_detail(
         "state": state,
         "form": form or MessageForm(initial={"client_id": uuid.uuid4()}),
         "mute_form": RoomMuteForm(),
+        # Messages from other days show their date; the live client follows the same rule.
+        "today": timezone.localdate().strftime("%Y%m%d"),
     }
     return render(request, "community/room_detail.html", context, status=status)
 

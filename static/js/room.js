@@ -39,6 +39,9 @@ export class RoomClient {
     this.timeFormat = new Intl.DateTimeFormat("en-GB", {
       timeZone: this.zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
     });
+    this.dayFormat = new Intl.DateTimeFormat("en-GB", {
+      timeZone: this.zone, day: "numeric", month: "short", year: "numeric",
+    });
     this.titleFormat = new Intl.DateTimeFormat("en-GB", {
       timeZone: this.zone, day: "numeric", month: "short", year: "numeric",
       hour: "2-digit", minute: "2-digit", hourCycle: "h23",
@@ -167,13 +170,20 @@ export class RoomClient {
     const time = document.createElement("time");
     time.dateTime = data.created;
     time.title = this.titleFormat.format(created);
-    time.textContent = this.timeFormat.format(created);
+    time.textContent = this.timeLabel(created);
     meta.append(" ", time);
     const body = document.createElement("div");
     body.className = "body";
     body.innerHTML = data.html; // sanitised server-side by markdown-it + nh3
     li.append(meta, body);
     return li;
+  }
+
+  // Same rule as the server's template: time only for today, else "3 Dec 2026, 17:06".
+  timeLabel(date) {
+    const day = this.dayFormat.format(date).replace("Sept", "Sep"); // match Django's "M"
+    const time = this.timeFormat.format(date);
+    return day === this.dayFormat.format(new Date()).replace("Sept", "Sep") ? time : `${day}, ${time}`;
   }
 
   applyState(state) {
