@@ -42,10 +42,6 @@ export class RoomClient {
     this.dayFormat = new Intl.DateTimeFormat("en-GB", {
       timeZone: this.zone, day: "numeric", month: "short", year: "numeric",
     });
-    this.titleFormat = new Intl.DateTimeFormat("en-GB", {
-      timeZone: this.zone, day: "numeric", month: "short", year: "numeric",
-      hour: "2-digit", minute: "2-digit", hourCycle: "h23",
-    });
     this.bindComposer();
     this.connect();
     this.scrollToEnd();
@@ -169,7 +165,7 @@ export class RoomClient {
     const created = new Date(data.created);
     const time = document.createElement("time");
     time.dateTime = data.created;
-    time.title = this.titleFormat.format(created);
+    time.title = this.fullLabel(created);
     time.textContent = this.timeLabel(created);
     meta.append(" ", time);
     const body = document.createElement("div");
@@ -179,11 +175,18 @@ export class RoomClient {
     return li;
   }
 
-  // Same rule as the server's template: time only for today, else "3 Dec 2026, 17:06".
+  // Same text as the server's template (_message.html): "3 Dec 2026, 17:06" in the
+  // member's zone, time only for today. en-GB Intl writes "Sept"; Django writes "Sep".
+  day(date) {
+    return this.dayFormat.format(date).replace("Sept", "Sep");
+  }
+
+  fullLabel(date) {
+    return `${this.day(date)}, ${this.timeFormat.format(date)}`;
+  }
+
   timeLabel(date) {
-    const day = this.dayFormat.format(date).replace("Sept", "Sep"); // match Django's "M"
-    const time = this.timeFormat.format(date);
-    return day === this.dayFormat.format(new Date()).replace("Sept", "Sep") ? time : `${day}, ${time}`;
+    return this.day(date) === this.day(new Date()) ? this.timeFormat.format(date) : this.fullLabel(date);
   }
 
   applyState(state) {

@@ -244,6 +244,12 @@ def test_public_pages_render(client, sector, url):
 
 def test_signed_in_pages_render(client_for, member):
     client = client_for(member)
-    for url in ["/", "/accounts/password/change/", "/accounts/email/", "/profile/",
-                f"/members/{member.pk}/", member.organisation.get_absolute_url()]:
+    for url in [
+        "/",
+        "/accounts/password/change/",
+        "/accounts/email/",
+        "/profile/",
+        f"/members/{member.pk}/",
+        member.organisation.get_absolute_url(),
+    ]:
         assert client.get(url).status_code == 200, url
