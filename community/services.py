@@ -267,7 +267,7 @@ def _message_for_change(*, member: Member, message_id: object) -> Message:
     if isinstance(message_id, bool) or not isinstance(message_id, int):
         raise ServiceError("invalid", "id must be a message id (a whole number).")
     message = (
-        Message.objects.select_for_update()
+        Message.objects.select_for_update(of=("self",))
         .select_related("room", "author__organisation")
         .filter(pk=message_id, deleted__isnull=True)
         .first()

@@ -341,7 +341,7 @@ def _answer_locked(answer_id: object) -> tuple[Question, Answer]:
     if question_id is None:
         raise NotFound("No such answer.")
     question = _question_locked(question_id)
-    answer = Answer.objects.select_for_update().select_related("author").get(pk=answer_id)
+    answer = Answer.objects.select_for_update(of=("self",)).select_related("author").get(pk=answer_id)
     return question, answer
 
 

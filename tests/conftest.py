@@ -24,6 +24,13 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _plain_http(settings):
+    # Production settings redirect to HTTPS (the proxy terminates TLS); the test client
+    # speaks plain HTTP, so CI's production-mode run would see only 301s.
+    settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness costs ~0.3 s a member; tests need correctness, not cost.
     settings.PASSWORD_HASHERS = [
