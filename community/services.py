@@ -25,7 +25,7 @@ from community.models import (
 from community.moderation import can_post, text_check
 from community.payloads import iso_utc, message_payload, room_payload
 from community.permissions import access_message_change, access_room, is_moderator
-from realtime.events import event_append, member_notify, stream_create
+from realtime.events import event_append, member_notify, stream_create, stream_label
 
 
 def unique_slug(*, model, text: str, max_length: int = 200) -> str:
@@ -50,8 +50,8 @@ def room_create(
     credit: str = "",
 ) -> Room:
     slug = unique_slug(model=Room, text=name)
-    stream = stream_create(label=f"room:{slug}")
-    return Room.objects.create(
+    stream = stream_create(kind="room")
+    room = Room.objects.create(
         name=name,
         slug=slug,
         kind=kind,
@@ -61,6 +61,8 @@ def room_create(
         credit=credit,
         stream=stream,
     )
+    stream_label(stream_id=stream.pk, label=f"room:{room.pk}")
+    return room
 
 
 def _moderator_required(member: Member) -> None:

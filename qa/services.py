@@ -8,7 +8,6 @@ transaction as the row they count. `counters_recount` finds any drift.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,7 @@ from qa.models import Answer, Question, Tag, Vote
 from qa.payloads import answer_payload
 from qa.permissions import access_post_edit, access_question_accept
 from qa.selectors import sector_tag_slug
-from realtime.events import event_append, stream_create
+from realtime.events import event_append, stream_create, stream_label
 from realtime.models import Stream
 
 TAG_MAX_CHARS = 35
@@ -195,12 +194,12 @@ def _body_allowed(
 
 
 def question_stream() -> Stream:
-    """A fresh stream for a new question; relabelled `question:<id>` once the id exists."""
-    return stream_create(label=f"question:new:{uuid.uuid4().hex}")
+    """A fresh stream for a new question; labelled `question:<id>` once the id exists."""
+    return stream_create(kind="question")
 
 
 def question_stream_label(question: Question) -> None:
-    Stream.objects.filter(pk=question.stream_id).update(label=f"question:{question.pk}")
+    stream_label(stream_id=question.stream_id, label=f"question:{question.pk}")
 
 
 @transaction.atomic

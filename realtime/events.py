@@ -17,9 +17,13 @@ from realtime.models import Event, Stream
 logger = logging.getLogger(__name__)
 
 
-def stream_create(*, label: str) -> Stream:
-    stream, _ = Stream.objects.get_or_create(label=label)
-    return stream
+def stream_create(*, kind: str) -> Stream:
+    """A new stream; its owner names it after its own id with `stream_label`."""
+    return Stream.objects.create(label=kind[:100])
+
+
+def stream_label(*, stream_id: int, label: str) -> None:
+    Stream.objects.filter(pk=stream_id).update(label=label[:100])
 
 
 def event_frame(event: Event) -> str:

@@ -10,8 +10,8 @@ from django.db import models
 
 
 class Stream(models.Model):
-    # Opaque label for admins and logs ("room:12"); group names use the id only.
-    label = models.CharField(max_length=100, unique=True)
+    # For admins and logs ("room:12"); group names use the id only, never this.
+    label = models.CharField(max_length=100, blank=True)
     last_seq = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
