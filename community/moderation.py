@@ -59,6 +59,7 @@ def can_post(
     thread_locked: bool = False,
     max_chars: int | None = None,
     count: bool = True,
+    what: str = "Message",
 ) -> str:
     """Decide whether `member` may post `body` (to `room`, or a Q&A thread).
 
@@ -78,7 +79,9 @@ def can_post(
         raise PostingRefused("room_muted", f"This room is read-only{reason}")
     if thread_locked and not moderator:
         raise PostingRefused("thread_locked", "This thread is locked.")
-    body = text_check(text=body, max_chars=max_chars or settings.CONVENE["MESSAGE_MAX_CHARS"])
+    body = text_check(
+        text=body, max_chars=max_chars or settings.CONVENE["MESSAGE_MAX_CHARS"], what=what
+    )
     if count and not moderator:
         _slow_mode_check(member=member, room=room)
         _rate_limit_check(member=member)

@@ -178,14 +178,13 @@ def _body_allowed(
 ) -> str:
     """The one posting policy decides; `what` names the text in refusals ("Answer is empty.")."""
     try:
-        if isinstance(body, str) and not thread_locked:
-            text_check(text=body, max_chars=_body_max(), what=what)
         return can_post(
             member=member,
             body=body,
             thread_locked=thread_locked,
             max_chars=_body_max(),
             count=count,
+            what=what,
         )
     except PostingRefused as error:
         if error.code in {"empty", "too_long", "invalid"}:
@@ -340,7 +339,9 @@ def _answer_locked(answer_id: object) -> tuple[Question, Answer]:
     if question_id is None:
         raise NotFound("No such answer.")
     question = _question_locked(question_id)
-    answer = Answer.objects.select_for_update(of=("self",)).select_related("author").get(pk=answer_id)
+    answer = (
+        Answer.objects.select_for_update(of=("self",)).select_related("author").get(pk=answer_id)
+    )
     return question, answer
 
 
