@@ -17,7 +17,6 @@ from realtime.consumers import (
     StreamClosed,
     StreamConsumer,
 )
-from realtime.events import ephemeral_publish
 
 
 class RoomConsumer(StreamConsumer):
@@ -92,7 +91,8 @@ class RoomConsumer(StreamConsumer):
         if is_id and not Message.objects.filter(pk=message_id, room_id=self.room.pk).exists():
             raise NotFound("No such message in this room.")
 
+    def presence_member(self) -> dict[str, Any]:
+        return self.author
+
     async def handle_typing(self, frame: dict[str, Any]) -> None:
-        await ephemeral_publish(
-            stream_id=self.stream_id, payload={"type": "typing", "member": self.author}
-        )
+        await self.ephemeral_send({"type": "typing", "member": self.author})

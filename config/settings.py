@@ -150,7 +150,11 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": CHANNEL_CAPACITY, "expiry": 60},
+            "CONFIG": {
+                "capacity": CHANNEL_CAPACITY,
+                "expiry": 60,
+                "group_expiry": CHANNEL_GROUP_EXPIRY,
+            },
         }
     }
 
@@ -232,6 +236,11 @@ CONVENE = {
     "RATE_LIMIT_POSTS": int(os.environ.get("RATE_LIMIT_POSTS", "30")),
     "RATE_LIMIT_WINDOW_SECONDS": int(os.environ.get("RATE_LIMIT_WINDOW_SECONDS", "10")),
     "REPLAY_LIMIT": 1000,
+    "PRESENCE_HEARTBEAT_SECONDS": float(os.environ.get("PRESENCE_HEARTBEAT_SECONDS", "10")),
+    "PRESENCE_TIMEOUT_SECONDS": float(os.environ.get("PRESENCE_TIMEOUT_SECONDS", "30")),
+    # A socket that sends nothing (not even the client's 25 s ping) for this long is closed 4408.
+    "WS_IDLE_SECONDS": float(os.environ.get("WS_IDLE_SECONDS", "120")),
+    "WS_MAX_SOCKETS_PER_MEMBER": int(os.environ.get("WS_MAX_SOCKETS_PER_MEMBER", "30")),
     "HISTORY_PAGE": 50,
 }
 

@@ -1,22 +1,33 @@
-"""The base stream consumer: hello/resume, ready, ordered delivery, ping, close codes.
+"""The base stream consumer: hello/resume, ready, ordered delivery, presence, ping, close codes.
 
 It knows nothing of chat or Q&A. Subclasses say which stream a socket is for,
 what state `ready` carries, and how to handle their own frame types
-(`handle_<type>` coroutines).
+(`handle_<type>` coroutines). Live frames reach the socket through the
+process's StreamHub (realtime/hub.py), never through a channel of its own.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+import uuid
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from realtime.events import event_frame, events_after, events_latest, stream_last_seq
-from realtime.groups import member_group, stream_group, stream_presence_group
+from realtime.events import (
+    event_frame,
+    events_after,
+    events_latest,
+    group_publish,
+    stream_last_seq,
+)
+from realtime.groups import member_group, stream_group
+from realtime.hub import hub
+from realtime.presence import presence_count, presence_enter, presence_leave
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +61,17 @@ def _dumps(payload: dict[str, Any]) -> str:
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
+    # No per-socket channel-layer channel: the hub subscribes once per process.
+    channel_layer_alias = "__hub_only__"
+
     stream_id: int | None = None
-    # None until the client's hello has been answered; afterwards the highest seq sent.
+    # None until the client's hello has been answered; then the highest seq sent.
     last_seq: int | None = None
+    # While a replay from the log runs, live events wait here (never block the hub).
+    replay_buffer: list[dict[str, Any]] | None = None
+    presence_connection: str | None = None
+    last_online: list | None = None
+    groups_joined: tuple[str, ...] = ()
 
     # --- hooks for subclasses -------------------------------------------------
     async def stream_resolve(self) -> int:
@@ -63,8 +82,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """The current state sent with `ready` (room muted, own mute, ...)."""
         return {}
 
+    def presence_member(self) -> dict[str, Any]:
+        """What other members see of this socket's member in presence lists."""
+        user = self.scope["user"]
+        return {"id": user.pk, "name": str(user)}
+
     # --- connection -------------------------------------------------------------
     async def connect(self) -> None:
+        self.last_frame_at = time.monotonic()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self._refuse(CLOSE_UNAUTHENTICATED)
@@ -74,27 +99,33 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except StreamClosed as closed:
             await self._refuse(closed.code)
             return
-        self.groups_joined = [
-            stream_group(self.stream_id),
-            stream_presence_group(self.stream_id),
-            member_group(user.pk),
-        ]
+        limit = settings.CONVENE["WS_MAX_SOCKETS_PER_MEMBER"]
+        if await database_sync_to_async(presence_count)(member_id=user.pk) >= limit:
+            await self._refuse(CLOSE_TOO_MANY)
+            return
+        self.groups_joined = (stream_group(self.stream_id), member_group(user.pk))
         for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+            await hub.subscribe(group, self)
         await self.accept()
 
     async def _refuse(self, code: int) -> None:
         # Accept first: a close before accept becomes an HTTP 403 and the code is lost.
-        self.groups_joined = []
         await self.accept()
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in self.groups_joined:
+            await hub.unsubscribe(group, self)
+        if self.presence_connection:
+            connection, self.presence_connection = self.presence_connection, None
+            online = await database_sync_to_async(presence_leave)(
+                connection=connection, stream_id=self.stream_id
+            )
+            await self._presence_publish(online)
 
     # --- frames from the client ---------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        self.last_frame_at = time.monotonic()
         if text_data is None:
             await self.send_error("invalid", "Frames must be JSON text.")
             return
@@ -135,68 +166,135 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def handle_hello(self, frame: dict[str, Any]) -> None:
         after = frame.get("after")
         last = await database_sync_to_async(stream_last_seq)(stream_id=self.stream_id)
-        limit = settings.CONVENE["REPLAY_LIMIT"]
-        if after is None:
-            events = await database_sync_to_async(events_latest)(
-                stream_id=self.stream_id, limit=settings.CONVENE["HISTORY_PAGE"]
-            )
-        else:
+        if after is not None:
             if isinstance(after, bool) or not isinstance(after, int):
                 raise FrameRefused("invalid", '"after" must be a whole number or null.')
             if after < 0 or after > last:
                 raise FrameRefused("invalid", f'"after" must be between 0 and {last}.')
-            if last - after > limit:
+            if last - after > settings.CONVENE["REPLAY_LIMIT"]:
                 raise FrameRefused(
                     "resume_too_old",
                     "You missed too much to replay; reload the history over HTTP.",
                 )
-            events = await database_sync_to_async(events_after)(
-                stream_id=self.stream_id, after=after, limit=limit
-            )
-        for event in events:
-            await self.send(text_data=event_frame(event))
-        self.last_seq = events[-1].seq if events else (last if after is None else after)
-        await self.send_json(
-            {"type": "ready", "last_seq": self.last_seq, "state": await self.stream_state()}
-        )
+        self.last_seq = None
+        await self._replay(after=after, floor=last)
+        await self._presence_enter()
+        state = await self.stream_state()
+        state["online"] = self.last_online or []
+        await self.send_json({"type": "ready", "last_seq": self.last_seq, "state": state})
 
-    # --- messages from the channel layer ------------------------------------------
-    async def stream_event(self, message: dict[str, Any]) -> None:
+    # --- ordered delivery -------------------------------------------------------------
+    async def _replay(self, *, after: int | None, floor: int = 0, until: int | None = None):
+        """Send logged events after `after` (None: the latest page), buffering live ones."""
+        self.replay_buffer = []
+        try:
+            if after is None:
+                events = await database_sync_to_async(events_latest)(
+                    stream_id=self.stream_id, limit=settings.CONVENE["HISTORY_PAGE"]
+                )
+            else:
+                limit = (until - after) if until else settings.CONVENE["REPLAY_LIMIT"]
+                events = await database_sync_to_async(events_after)(
+                    stream_id=self.stream_id, after=after, limit=limit
+                )
+            if self.last_seq is None:
+                self.last_seq = floor if after is None else after
+                if events and after is None:
+                    self.last_seq = events[0].seq - 1
+            for event in events:
+                if event.seq > self.last_seq:
+                    self.last_seq = event.seq
+                    await self.send(text_data=event_frame(event))
+        finally:
+            buffered, self.replay_buffer = self.replay_buffer, None
+        for message in sorted(buffered, key=lambda m: m["seq"]):
+            await self._deliver(message)
+
+    async def _deliver(self, message: dict[str, Any]) -> None:
+        if self.replay_buffer is not None:
+            self.replay_buffer.append(message)
+            return
         if self.last_seq is None:
             return  # no hello yet: the hello's replay will include this event
         seq = message["seq"]
         if seq <= self.last_seq:
             return  # already sent (replayed, or delivered twice)
-        if seq > self.last_seq + 1:
-            # A gap: an earlier fan-out was dropped or is still in flight. The log has it.
-            missing = await database_sync_to_async(events_after)(
-                stream_id=self.stream_id, after=self.last_seq, limit=seq - self.last_seq
-            )
-            for event in missing:
-                if event.seq > self.last_seq:
-                    await self.send(text_data=event_frame(event))
-                    self.last_seq = event.seq
-            return
-        await self.send(text_data=message["frame"])
-        self.last_seq = seq
-
-    async def stream_ephemeral(self, message: dict[str, Any]) -> None:
-        if self.last_seq is not None:
+        if seq == self.last_seq + 1:
+            self.last_seq = seq
             await self.send(text_data=message["frame"])
+            return
+        # A gap the hub could not fill (this socket was mid-replay): read the log.
+        await self._replay(after=self.last_seq, until=seq)
 
-    async def member_state(self, message: dict[str, Any]) -> None:
-        """The member's own standing changed (muted, unmuted): resend state."""
-        if self.last_seq is not None:
-            await self.send_json({"type": "state", "state": await self.stream_state()})
+    # --- messages from the hub -----------------------------------------------------------
+    async def hub_message(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "stream.event":
+            await self._deliver(message)
+        elif kind == "stream.ephemeral":
+            if self.last_seq is not None and message.get("sender") != self.presence_connection:
+                if "online" in message:
+                    self.last_online = message["online"]
+                await self.send(text_data=message["frame"])
+        elif kind == "member.state":
+            if self.last_seq is not None:
+                await self.send_json({"type": "state", "state": await self.stream_state()})
+        elif kind == "member.session_ended":
+            session = self.scope.get("session")
+            if session is not None and session.session_key == message.get("session_key"):
+                await self.close(code=CLOSE_UNAUTHENTICATED)
 
-    async def member_session_ended(self, message: dict[str, Any]) -> None:
-        session = self.scope.get("session")
-        if session is not None and session.session_key == message.get("session_key"):
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+    async def idle_check(self, now: float) -> None:
+        if now - self.last_frame_at > settings.CONVENE["WS_IDLE_SECONDS"]:
+            await self.close(code=CLOSE_IDLE)
+
+    # --- presence ---------------------------------------------------------------------------
+    async def _presence_enter(self) -> None:
+        if self.presence_connection is None:
+            self.presence_connection = uuid.uuid4().hex
+        online = await database_sync_to_async(presence_enter)(
+            stream_id=self.stream_id,
+            member_id=self.scope["user"].pk,
+            member=self.presence_member(),
+            connection=self.presence_connection,
+        )
+        self.last_online = online
+        await self._presence_publish(online)
+
+    async def _presence_publish(self, online: list) -> None:
+        frame = _dumps({"type": "presence", "online": online})
+        await group_publish(
+            stream_group(self.stream_id),
+            {
+                "type": "stream.ephemeral",
+                "frame": frame,
+                "online": online,
+                "sender": self.presence_connection,
+            },
+        )
+
+    async def presence_refresh(self, online: list) -> None:
+        """From the hub's heartbeat: tell the client if the online list changed."""
+        if self.last_seq is not None and online != self.last_online:
+            self.last_online = online
+            await self.send_json({"type": "presence", "online": online})
+
+    async def ephemeral_send(self, payload: dict[str, Any]) -> None:
+        """Typing and the like: to every other socket of this stream, in every process."""
+        await group_publish(
+            stream_group(self.stream_id),
+            {
+                "type": "stream.ephemeral",
+                "frame": _dumps(payload),
+                "sender": self.presence_connection,
+            },
+        )
 
 
 class NotFoundConsumer(AsyncWebsocketConsumer):
     """Sockets to paths that are not streams: accepted only to be closed with 4404."""
+
+    channel_layer_alias = "__hub_only__"
 
     async def connect(self) -> None:
         await self.accept()

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from realtime.groups import member_group, stream_group, stream_presence_group
+from realtime.groups import member_group, stream_group
 from realtime.models import Event, Stream
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,10 @@ def stream_label(*, stream_id: int, label: str) -> None:
     Stream.objects.filter(pk=stream_id).update(label=label[:100])
 
 
+def stream_last_seq(*, stream_id: int) -> int:
+    return Stream.objects.values_list("last_seq", flat=True).get(pk=stream_id)
+
+
 def event_frame(event: Event) -> str:
     """The wire form of an event, encoded once and shared by every socket."""
     return json.dumps(
@@ -34,6 +38,17 @@ def event_frame(event: Event) -> str:
         ensure_ascii=False,
         separators=(",", ":"),
     )
+
+
+def event_message(event: Event) -> dict[str, Any]:
+    """What travels through the channel layer for one event (the frame already encoded)."""
+    return {
+        "type": "stream.event",
+        "group": stream_group(event.stream_id),
+        "stream": event.stream_id,
+        "seq": event.seq,
+        "frame": event_frame(event),
+    }
 
 
 @transaction.atomic
@@ -49,12 +64,8 @@ def event_append(*, stream_id: int, kind: str, data: dict[str, Any]) -> Event:
     # Round-trip through JSON so the stored data and the frame are identical.
     data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
     event = Event.objects.create(stream=stream, seq=stream.last_seq, kind=kind, data=data)
-    frame = event_frame(event)
-    transaction.on_commit(
-        lambda: _group_send(
-            stream_group(stream_id), {"type": "stream.event", "seq": event.seq, "frame": frame}
-        )
-    )
+    message = event_message(event)
+    transaction.on_commit(lambda: _publish_now(message))
     return event
 
 
@@ -67,30 +78,27 @@ def events_latest(*, stream_id: int, limit: int) -> list[Event]:
     return sorted(latest, key=lambda event: event.seq)
 
 
-def stream_last_seq(*, stream_id: int) -> int:
-    return Stream.objects.values_list("last_seq", flat=True).get(pk=stream_id)
-
-
-async def ephemeral_publish(*, stream_id: int, payload: dict[str, Any]) -> None:
-    """Typing and presence: best effort, no seq, no log (called from consumers)."""
-    layer = get_channel_layer()
-    frame = json.dumps(payload, cls=DjangoJSONEncoder, ensure_ascii=False)
-    await layer.group_send(
-        stream_presence_group(stream_id), {"type": "stream.ephemeral", "frame": frame}
-    )
-
-
 def member_notify(*, member_id: int, message: dict[str, Any]) -> None:
     """Tell every open socket of a member (after the current transaction commits)."""
-    transaction.on_commit(lambda: _group_send(member_group(member_id), message))
+    group = member_group(member_id)
+    transaction.on_commit(lambda: _publish_now({**message, "group": group}))
 
 
-def _group_send(group: str, message: dict[str, Any]) -> None:
+async def group_publish(group: str, message: dict[str, Any]) -> None:
+    """Publish from async code (consumers): ephemeral frames such as typing and presence."""
+    layer = get_channel_layer()
+    try:
+        await layer.group_send(group, {**message, "group": group})
+    except Exception:
+        logger.warning("channel layer send to %s failed", group, exc_info=True)
+
+
+def _publish_now(message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(layer.group_send)(message["group"], message)
     except Exception:
         # The log is the source of truth; a lost fan-out costs a resume, not a message.
-        logger.exception("channel layer send to %s failed", group)
+        logger.exception("channel layer send to %s failed", message["group"])

@@ -12,13 +12,8 @@ def _checked_id(value: int) -> int:
 
 
 def stream_group(stream_id: int) -> str:
-    """Everyone subscribed to one stream's live events."""
+    """One stream's live events and its ephemeral frames (typing, presence)."""
     return f"stream.{_checked_id(stream_id)}"
-
-
-def stream_presence_group(stream_id: int) -> str:
-    """Ephemeral frames for one stream (typing, presence): never logged."""
-    return f"stream.{_checked_id(stream_id)}.ephemeral"
 
 
 def member_group(member_id: int) -> str:

@@ -33,3 +33,19 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stream_id}#{self.seq} {self.kind}"
+
+
+class Presence(models.Model):
+    """One open socket of a member in a stream (see realtime/presence.py)."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="+")
+    member = models.JSONField(help_text="What others see: id, name, organisation.")
+    member_id = models.PositiveBigIntegerField(db_index=True)
+    connection = models.CharField(max_length=64, unique=True)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["stream", "last_seen"], name="presence_stream_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} in {self.stream_id}"

@@ -32,15 +32,21 @@ async def open_socket(path: str, member=None, *, origin: bytes | None = ORIGIN, 
     return communicator, connected, code
 
 
-async def receive(communicator, timeout: float = 3) -> dict:
-    return json.loads(await communicator.receive_from(timeout=timeout))
+async def receive(communicator, timeout: float = 3, *, skip=("presence",)) -> dict:
+    """The next frame, passing over ephemeral presence updates unless asked for them."""
+    while True:
+        frame = json.loads(await communicator.receive_from(timeout=timeout))
+        if frame.get("type") not in skip:
+            return frame
 
 
 async def receive_until(communicator, frame_type: str, timeout: float = 3) -> tuple[dict, list]:
     """Frames up to and including the first of `frame_type`; returns (that frame, earlier ones)."""
     earlier = []
     while True:
-        frame = await receive(communicator, timeout)
+        frame = await receive(
+            communicator, timeout, skip=() if frame_type == "presence" else ("presence",)
+        )
         if frame["type"] == frame_type:
             return frame, earlier
         earlier.append(frame)

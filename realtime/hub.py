@@ -1,0 +1,147 @@
+"""Per-process fan-out: one channel-layer subscription per group, frames handed to local sockets.
+
+The Channels-tutorial pattern puts every socket in the channel-layer group, so a
+room of 1,000 sockets costs 1,000 channel-layer deliveries per event. Here each
+server process subscribes once per group (one channel, `new_channel()`), and the
+hub hands the already-encoded frame to that process's own sockets directly.
+
+The hub also
+- fills seq gaps once per stream from the event log (a dropped or reordered
+  fan-out costs one query per process, not one per socket);
+- re-adds its group memberships well inside the layer's group expiry, so a socket
+  open for days keeps receiving;
+- beats presence for its sockets and refreshes each room's online list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from realtime.events import event_message, events_after
+from realtime.presence import presence_heartbeat
+
+logger = logging.getLogger(__name__)
+
+
+class HubSocket(Protocol):
+    async def hub_message(self, message: dict[str, Any]) -> None: ...
+
+    async def idle_check(self, now: float) -> None: ...
+
+
+class StreamHub:
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.layer = None
+        self.channel: str | None = None
+        self.members: dict[str, set[HubSocket]] = {}
+        self.stream_seq: dict[str, int] = {}  # highest seq dispatched, per stream group
+        self.tasks: list[asyncio.Task] = []
+
+    # --- lifecycle ------------------------------------------------------------------
+    async def _ensure_started(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is loop and self.channel is not None:
+            return
+        # A new event loop (tests start one per test): forget the old loop's state.
+        self.loop, self.members, self.stream_seq, self.tasks = loop, {}, {}, []
+        self.layer = get_channel_layer()
+        self.channel = await self.layer.new_channel(prefix="hub.")
+        self.tasks = [
+            loop.create_task(self._receive_forever()),
+            loop.create_task(self._refresh_forever()),
+        ]
+
+    # --- subscriptions ----------------------------------------------------------------
+    async def subscribe(self, group: str, socket: HubSocket) -> None:
+        await self._ensure_started()
+        sockets = self.members.setdefault(group, set())
+        if not sockets:
+            await self.layer.group_add(group, self.channel)
+        sockets.add(socket)
+
+    async def unsubscribe(self, group: str, socket: HubSocket) -> None:
+        sockets = self.members.get(group)
+        if not sockets:
+            return
+        sockets.discard(socket)
+        if not sockets:
+            del self.members[group]
+            self.stream_seq.pop(group, None)
+            with contextlib.suppress(Exception):
+                await self.layer.group_discard(group, self.channel)
+
+    def local(self, group: str) -> set[HubSocket]:
+        return self.members.get(group, set())
+
+    # --- delivery -----------------------------------------------------------------------
+    async def _receive_forever(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis restarting, say: wait and go on; clients resume from the log.
+                logger.warning("hub receive failed; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            await self.dispatch(message)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "stream.event":
+            await self._dispatch_event(message)
+        else:
+            await self._dispatch(message)
+
+    async def _dispatch_event(self, message: dict[str, Any]) -> None:
+        """Dispatch in seq order per stream: fill a gap from the log once, drop repeats."""
+        stream_id, seq = message["stream"], message["seq"]
+        last = self.stream_seq.get(message["group"])
+        if last is not None and seq <= last:
+            return
+        if last is not None and seq > last + 1:
+            missing = await database_sync_to_async(events_after)(
+                stream_id=stream_id, after=last, limit=seq - last - 1
+            )
+            for event in missing:
+                await self._dispatch(event_message(event))
+        self.stream_seq[message["group"]] = seq
+        await self._dispatch(message)
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        group = message.get("group")
+        for socket in list(self.members.get(group, ())):
+            try:
+                await socket.hub_message(message)
+            except Exception:
+                logger.exception("delivery to one socket failed")
+
+    async def _refresh_forever(self) -> None:
+        """Keep group memberships alive and presence fresh."""
+        expiry = settings.CHANNEL_GROUP_EXPIRY
+        interval = max(0.5, min(settings.CONVENE["PRESENCE_HEARTBEAT_SECONDS"], expiry / 3))
+        while True:
+            await asyncio.sleep(interval)
+            for group in list(self.members):
+                with contextlib.suppress(Exception):
+                    await self.layer.group_add(group, self.channel)
+            now = time.monotonic()
+            for socket in {s for group in list(self.members) for s in self.local(group)}:
+                with contextlib.suppress(Exception):
+                    await socket.idle_check(now)
+            try:
+                await presence_heartbeat(self)
+            except Exception:
+                logger.warning("presence heartbeat failed", exc_info=True)
+
+
+hub = StreamHub()

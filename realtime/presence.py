@@ -1,0 +1,87 @@
+"""Who is online in a stream, correct across server processes.
+
+Each open socket (after `ready`) has a Presence row; its process beats
+`last_seen` every few seconds. A row whose process died stops being beaten and
+drops out of the online list after PRESENCE_TIMEOUT_SECONDS; a socket that
+vanished without a close frame is closed by Daphne's ping timeout, which deletes
+its row.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from realtime.models import Presence
+
+if TYPE_CHECKING:
+    from realtime.hub import StreamHub
+
+
+def _fresh_after():
+    return timezone.now() - timedelta(seconds=settings.CONVENE["PRESENCE_TIMEOUT_SECONDS"])
+
+
+def presence_online(*, stream_id: int) -> list[dict[str, Any]]:
+    rows = (
+        Presence.objects.filter(stream_id=stream_id, last_seen__gt=_fresh_after())
+        .order_by("member_id")
+        .values_list("member_id", "member")
+    )
+    seen: dict[int, dict[str, Any]] = {}
+    for member_id, member in rows:
+        seen.setdefault(member_id, member)
+    return sorted(seen.values(), key=lambda m: (str(m.get("name", "")).lower(), m.get("id", 0)))
+
+
+def presence_count(*, member_id: int) -> int:
+    """Open sockets of a member (for the per-member connection limit)."""
+    return Presence.objects.filter(member_id=member_id, last_seen__gt=_fresh_after()).count()
+
+
+def presence_enter(
+    *, stream_id: int, member_id: int, member: dict[str, Any], connection: str
+) -> list[dict[str, Any]]:
+    Presence.objects.update_or_create(
+        connection=connection,
+        defaults={
+            "stream_id": stream_id,
+            "member_id": member_id,
+            "member": member,
+            "last_seen": timezone.now(),
+        },
+    )
+    return presence_online(stream_id=stream_id)
+
+
+def presence_leave(*, connection: str, stream_id: int) -> list[dict[str, Any]]:
+    Presence.objects.filter(connection=connection).delete()
+    return presence_online(stream_id=stream_id)
+
+
+def _touch_and_list(*, connections: list[str], stream_ids: list[int]) -> dict[int, list]:
+    now = timezone.now()
+    if connections:
+        Presence.objects.filter(connection__in=connections).update(last_seen=now)
+    # Rows of dead processes: long past the timeout, nobody will beat them again.
+    stale = now - timedelta(seconds=10 * settings.CONVENE["PRESENCE_TIMEOUT_SECONDS"])
+    Presence.objects.filter(last_seen__lt=stale).delete()
+    return {stream_id: presence_online(stream_id=stream_id) for stream_id in stream_ids}
+
+
+async def presence_heartbeat(hub: StreamHub) -> None:
+    """Beat this process's sockets; tell local sockets when a stream's online list changed."""
+    sockets = {socket for group in list(hub.members) for socket in hub.local(group)}
+    present = [s for s in sockets if getattr(s, "presence_connection", None)]
+    streams = {s.stream_id for s in present}
+    if not present:
+        return
+    online = await database_sync_to_async(_touch_and_list)(
+        connections=[s.presence_connection for s in present], stream_ids=sorted(streams)
+    )
+    for socket in present:
+        await socket.presence_refresh(online.get(socket.stream_id, []))
