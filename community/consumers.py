@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 from community import selectors, services
 from community.errors import Forbidden, NotFound, ServiceError
 from community.models import Message
+from community.notifications import member_stream_id, notifications_unread_count
 from community.payloads import member_payload
 from realtime.consumers import (
     CLOSE_FORBIDDEN,
@@ -96,3 +97,23 @@ class RoomConsumer(StreamConsumer):
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:
         await self.ephemeral_send({"type": "typing", "member": self.author})
+
+    async def handle_read(self, frame: dict[str, Any]) -> None:
+        """The client has shown everything up to `seq`: move the unread marker."""
+        seq = frame.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise FrameRefused("invalid", '"seq" must be a whole number.')
+        await self._call(services.room_read_mark, room_id=self.room.pk, seq=seq)
+
+
+class MeConsumer(StreamConsumer):
+    """/ws/me/: the member's own notifications."""
+
+    track_presence = False
+
+    async def stream_resolve(self) -> int:
+        return await database_sync_to_async(member_stream_id)(member_id=self.scope["user"].pk)
+
+    async def stream_state(self) -> dict[str, Any]:
+        count = await database_sync_to_async(notifications_unread_count)(member=self.scope["user"])
+        return {"unread_notifications": count}

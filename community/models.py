@@ -216,3 +216,70 @@ class ModerationLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target}"
+
+
+class MemberStream(models.Model):
+    """The member's own stream (notifications), delivered on /ws/me/."""
+
+    member = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="own_stream"
+    )
+    stream = models.OneToOneField("realtime.Stream", on_delete=models.PROTECT)
+
+    def __str__(self) -> str:
+        return f"stream of {self.member_id}"
+
+
+class Notification(models.Model):
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=50)
+    title = models.CharField(max_length=300)
+    url = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    read = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "-id"], name="notification_member_recent")]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.member_id}: {self.title}"
+
+
+class RoomReadState(models.Model):
+    """How far a member has read in a room (the unread marker)."""
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    last_read_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "room"], name="readstate_one_per_room")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} read {self.room_id} to {self.last_read_seq}"
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only a hash is stored; the key is shown once."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

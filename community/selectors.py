@@ -5,19 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from community.errors import Forbidden, NotFound
-from community.models import Member, Message, Organisation, Room
+from community.models import Member, Message, Organisation, Room, RoomReadState
 from community.moderation import member_mute_active
 from community.payloads import iso_utc, room_payload
 from community.permissions import access_room, access_room_moderation
 
 
 def rooms_visible(*, member: Member) -> QuerySet[Room]:
+    """Rooms the member can see, each with `last_read_seq` (the member's unread marker)."""
     if not (member and member.is_authenticated):
         return Room.objects.none()
-    return Room.objects.select_related("sector", "challenge", "stream").order_by("kind", "name")
+    read = RoomReadState.objects.filter(member=member, room=OuterRef("pk")).values("last_read_seq")
+    return (
+        Room.objects.select_related("sector", "challenge", "stream")
+        .annotate(last_read_seq=Coalesce(Subquery(read[:1]), Value(0)))
+        .order_by("kind", "name")
+    )
+
+
+def room_last_read_seq(*, member: Member, room: Room) -> int:
+    state = RoomReadState.objects.filter(member=member, room=room).values_list(
+        "last_read_seq", flat=True
+    )
+    return state.first() or 0
 
 
 def room_get(*, member: Member, room_id: object) -> Room:

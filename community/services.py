@@ -3,16 +3,21 @@ then notifies through the event log after commit."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 import uuid
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from community.errors import Forbidden, NotFound, ServiceError
 from community.markup import render_markdown
 from community.models import (
+    ApiToken,
     Challenge,
     Member,
     MemberMute,
@@ -20,9 +25,11 @@ from community.models import (
     ModerationLog,
     Organisation,
     Room,
+    RoomReadState,
     Sector,
 )
 from community.moderation import can_post, text_check
+from community.notifications import notification_send
 from community.payloads import iso_utc, message_payload, room_payload
 from community.permissions import access_message_change, access_room, is_moderator
 from realtime.events import event_append, member_notify, stream_create, stream_label
@@ -198,7 +205,9 @@ def message_post(
     body = can_post(member=member, room=room, body=body)
     try:
         with transaction.atomic():
-            return _message_store(room=room, author=member, body=body, client_id=cid), True
+            message = _message_store(room=room, author=member, body=body, client_id=cid)
+            _mentions_notify(message=message)
+            return message, True
     except IntegrityError:
         # The same client_id raced in on another connection: that one won.
         existing = _message_by_client_id(member=member, client_id=cid)
@@ -245,6 +254,33 @@ def _message_store(
     message.seq = event.seq
     message.save(update_fields=["seq"])
     return message
+
+
+MENTION = re.compile(r"@\*\*([^*\n]{1,80})\*\*")
+
+
+def _mentions_notify(*, message: Message) -> list[int]:
+    """`@**Display Name**` tells that member (Zulip's syntax, since names have spaces)."""
+    names = list(dict.fromkeys(name.strip() for name in MENTION.findall(message.body)))[:20]
+    if not names:
+        return []
+    match = Q()
+    for name in names:
+        match |= Q(display_name__iexact=name)
+    mentioned = list(
+        Member.objects.filter(match, is_active=True)
+        .exclude(pk=message.author_id)
+        .values_list("pk", flat=True)[:20]
+    )
+    for member_id in mentioned:
+        notification_send(
+            member_id=member_id,
+            kind="mention",
+            title=f"{message.author.name} mentioned you in {message.room.name}",
+            url=f"{message.room.get_absolute_url()}#message-{message.pk}",
+            data={"room_id": message.room_id, "message_id": message.pk},
+        )
+    return mentioned
 
 
 def _message_created_data(message: Message) -> dict:
@@ -338,3 +374,64 @@ def member_profile_update(*, member: Member, display_name: str, job_title: str) 
     member.full_clean(exclude=["password"])
     member.save(update_fields=["display_name", "job_title"])
     return member
+
+
+# --- unread markers ----------------------------------------------------------------------
+
+
+def room_read_mark(*, member: Member, room_id: int, seq: int) -> int:
+    """Move the member's read marker forward (never back); returns the marker."""
+    room = Room.objects.select_related("stream").filter(pk=room_id).first()
+    if room is None or not access_room(member, room):
+        raise NotFound("No such room.")
+    seq = min(seq, room.stream.last_seq)
+    state, _ = RoomReadState.objects.get_or_create(member=member, room=room)
+    RoomReadState.objects.filter(pk=state.pk, last_read_seq__lt=seq).update(last_read_seq=seq)
+    return max(state.last_read_seq, seq)
+
+
+# --- personal API tokens ----------------------------------------------------------------
+
+TOKENS_MAX = 10
+
+
+def token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def token_create(*, member: Member, name: object) -> tuple[ApiToken, str]:
+    """A new token; the key is returned once and only its hash is kept."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 80:
+        raise ServiceError("invalid", "Name the token (at most 80 characters).")
+    if ApiToken.objects.filter(member=member, revoked__isnull=True).count() >= TOKENS_MAX:
+        raise ServiceError("invalid", f"You can have at most {TOKENS_MAX} tokens; revoke one.")
+    key = f"cvn_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(
+        member=member, name=name.strip(), prefix=key[:12], key_hash=token_hash(key)
+    )
+    return token, key
+
+
+@transaction.atomic
+def token_revoke(*, member: Member, token_id: int) -> ApiToken:
+    token = ApiToken.objects.filter(pk=token_id, member=member, revoked__isnull=True).first()
+    if token is None:
+        raise NotFound("No such token.")
+    token.revoked = timezone.now()
+    token.save(update_fields=["revoked"])
+    return token
+
+
+def token_authenticate(*, key: str) -> Member | None:
+    if not key.startswith("cvn_") or len(key) > 100:
+        return None
+    token = (
+        ApiToken.objects.select_related("member")
+        .filter(key_hash=token_hash(key), revoked__isnull=True, member__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    ApiToken.objects.filter(pk=token.pk).update(last_used=timezone.now())
+    return token.member

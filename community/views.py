@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from community import selectors, services
+from community import notifications, selectors, services
 from community.errors import Forbidden, NotFound, ServiceError
 from community.forms import MemberForm, MessageForm, OrganisationForm, RoomMuteForm
 from community.models import Room
@@ -54,9 +54,12 @@ def room_detail(
     room = _room_or_404(request, room_id)
     history = selectors.room_messages(room=room)
     state = selectors.room_state(room=room, member=request.user)
+    last_read = selectors.room_last_read_seq(member=request.user, room=room)
+    first_unread = next((m.seq for m in history if m.seq > last_read), None)
     context = {
         "room": room,
         "history": history,
+        "first_unread_seq": first_unread if last_read else None,
         "state": state,
         "form": form or MessageForm(initial={"client_id": uuid.uuid4()}),
         "mute_form": RoomMuteForm(),
@@ -124,13 +127,14 @@ def room_unmute(request: HttpRequest, room_id: int) -> HttpResponse:
 
 
 @login_required
-def profile_edit(request: HttpRequest) -> HttpResponse:
+def profile_edit(request: HttpRequest, new_token=None) -> HttpResponse:
     member = request.user
-    member_form = MemberForm(request.POST or None, instance=member, prefix="member")
+    posted = request.POST if request.method == "POST" and new_token is None else None
+    member_form = MemberForm(posted, instance=member, prefix="member")
     organisation_form = OrganisationForm(
-        request.POST or None, instance=member.organisation, prefix="organisation"
+        posted, instance=member.organisation, prefix="organisation"
     )
-    if request.method == "POST":
+    if posted is not None:
         if member_form.is_valid() and organisation_form.is_valid():
             services.member_profile_update(
                 member=member,
@@ -146,7 +150,12 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "community/profile_edit.html",
-        {"member_form": member_form, "organisation_form": organisation_form},
+        {
+            "member_form": member_form,
+            "organisation_form": organisation_form,
+            "tokens": member.api_tokens.filter(revoked__isnull=True),
+            "new_token": new_token,
+        },
         status=status,
     )
 
@@ -192,3 +201,34 @@ def error_404(request, exception=None):
 
 def error_500(request):
     return _error(request, 500, "Something went wrong", "We have been told. Please try again.")
+
+
+@login_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        notifications.notifications_mark_read(member=request.user)
+        return redirect("notification_list")
+    items = list(notifications.notifications_recent(member=request.user))
+    return render(request, "community/notification_list.html", {"items": items})
+
+
+@login_required
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponse:
+    try:
+        token, key = services.token_create(member=request.user, name=request.POST.get("name", ""))
+    except ServiceError as error:
+        messages.error(request, error.detail)
+        return redirect("profile_edit")
+    return profile_edit(request, new_token=(token, key))
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    try:
+        services.token_revoke(member=request.user, token_id=token_id)
+    except ServiceError as error:
+        raise Http404(error.detail) from None
+    messages.success(request, "Token revoked.")
+    return redirect("profile_edit")

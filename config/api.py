@@ -12,22 +12,38 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.security import SessionAuth
+from ninja.security import HttpBearer, SessionAuth
 
 from community.api import router as community_router
 from community.errors import ServiceError
+from community.services import token_authenticate
 from qa.api import router as qa_router
 
 logger = logging.getLogger(__name__)
 
+
+class TokenAuth(HttpBearer):
+    """`Authorization: Bearer cvn_...`: a personal token from the profile page (no CSRF)."""
+
+    def authenticate(self, request: HttpRequest, token: str):
+        member = token_authenticate(key=token)
+        if member is not None:
+            request.user = member
+        return member
+
+
 api = NinjaAPI(
     title="Convene API",
     version="1",
-    description="Rooms, messages, moderation and Q&A. Session (with CSRF) authentication.",
+    description=(
+        "Rooms, messages, moderation and Q&A. Authenticate with a personal token "
+        "(`Authorization: Bearer ...`, from your profile page) or the session cookie "
+        "(writes then need the CSRF token)."
+    ),
     urls_namespace="api",
     openapi_url="/openapi.json",
     docs_url="/docs",
-    auth=[SessionAuth()],
+    auth=[TokenAuth(), SessionAuth()],
 )
 
 

@@ -72,6 +72,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
     presence_connection: str | None = None
     last_online: list | None = None
     groups_joined: tuple[str, ...] = ()
+    # Room sockets show who is online; a member's own stream does not.
+    track_presence = True
 
     # --- hooks for subclasses -------------------------------------------------
     async def stream_resolve(self) -> int:
@@ -250,6 +252,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # --- presence ---------------------------------------------------------------------------
     async def _presence_enter(self) -> None:
+        if not self.track_presence:
+            return
         if self.presence_connection is None:
             self.presence_connection = uuid.uuid4().hex
         online = await database_sync_to_async(presence_enter)(

@@ -42,9 +42,16 @@ export class RoomClient {
     this.dayFormat = new Intl.DateTimeFormat("en-GB", {
       timeZone: this.zone, day: "numeric", month: "short", year: "numeric",
     });
+    this.presenceEl = root.querySelector("#presence");
+    this.jumpButton = root.querySelector("#jump-latest");
+    this.olderButton = root.querySelector("#load-older");
+    this.lastReadSent = 0;
     this.bindComposer();
+    this.bindHistory();
     this.connect();
-    this.scrollToEnd();
+    const divider = root.querySelector("#unread-divider");
+    if (divider) divider.scrollIntoView({ block: "center" });
+    else this.scrollToEnd();
   }
 
   // --- connection ---------------------------------------------------------
@@ -89,9 +96,12 @@ export class RoomClient {
         this.lastSeq = frame.last_seq;
         this.applyState(frame.state);
         this.setConnection("live", "Live");
+        this.renderPresence(frame.state.online || []);
         this.flushOutbox();
+        this.markRead();
         this.pinger = setInterval(() => this.send({ type: "ping" }), 25000);
         return;
+      case "presence": return this.renderPresence(frame.online);
       case "state": return this.applyState(frame.state);
       case "ack": return this.onAck(frame);
       case "error": return this.onError(frame);
@@ -114,6 +124,7 @@ export class RoomClient {
           const atEnd = this.isAtEnd();
           this.messages.append(this.renderMessage(data, frame.seq));
           if (atEnd || data.author.id === this.memberId) this.scrollToEnd();
+          this.markRead();
         }
         this.typers.delete(data.author.id);
         this.renderTyping();
@@ -320,6 +331,54 @@ export class RoomClient {
     this.errorEl.hidden = !text;
   }
 
+  renderPresence(online) {
+    const others = online.filter((m) => m.id !== this.memberId).map((m) => m.name);
+    this.presenceEl.textContent = others.length
+      ? `Here now: ${others.slice(0, 12).join(", ")}${others.length > 12 ? ` and ${others.length - 12} more` : ""}`
+      : "Nobody else is here right now.";
+  }
+
+  // --- history and attention ------------------------------------------------------
+  bindHistory() {
+    this.messages.addEventListener("scroll", () => {
+      this.jumpButton.hidden = this.isAtEnd();
+      if (this.isAtEnd()) this.markRead();
+      if (this.messages.scrollTop < 40) this.loadOlder();
+    });
+    this.jumpButton.addEventListener("click", () => this.scrollToEnd());
+    this.olderButton.addEventListener("click", () => this.loadOlder());
+    document.addEventListener("visibilitychange", () => this.markRead());
+  }
+
+  markRead() {
+    if (!this.ready || document.visibilityState !== "visible" || !this.isAtEnd()) return;
+    if (this.lastSeq <= this.lastReadSent) return;
+    this.lastReadSent = this.lastSeq;
+    this.send({ type: "read", seq: this.lastSeq });
+  }
+
+  async loadOlder() {
+    if (this.loadingOlder || this.olderButton.hidden) return;
+    const first = this.messages.querySelector(".message");
+    if (!first) return;
+    this.loadingOlder = true;
+    try {
+      const url = `/api/v1/rooms/${this.roomId}/messages/?before=${first.dataset.seq}&limit=50`;
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const page = await response.json();
+      const height = this.messages.scrollHeight;
+      const items = page.items.filter((m) => !this.messages.querySelector(`[data-id="${m.id}"]`));
+      first.before(...items.map((m) => this.renderMessage(m, m.seq)));
+      this.messages.scrollTop += this.messages.scrollHeight - height; // keep the reader's place
+      if (!page.next) this.olderButton.hidden = true;
+    } catch (error) {
+      this.showError(`Could not load older messages (${error.message}).`);
+    } finally {
+      this.loadingOlder = false;
+    }
+  }
+
   // --- scrolling ------------------------------------------------------------
   isAtEnd() {
     const el = this.messages;
@@ -328,6 +387,8 @@ export class RoomClient {
 
   scrollToEnd() {
     this.messages.scrollTop = this.messages.scrollHeight;
+    this.jumpButton.hidden = true;
+    this.markRead();
   }
 }
 

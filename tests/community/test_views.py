@@ -61,8 +61,9 @@ def test_room_page_shows_history_with_constant_queries(
             member=other_member, room=room, body=f"**m{n}**", client_id=str(uuid.uuid4())
         )
     client = client_for(member)
-    # session, member, room, messages+authors+organisations, own mute, header organisation
-    with django_assert_num_queries(6) as captured:
+    # session, member, room, messages+authors+organisations, own mute, read marker,
+    # header organisation
+    with django_assert_num_queries(7) as captured:
         response = client.get(reverse("room_detail", args=[room.pk]))
     for n in range(10):
         services.message_post(
