@@ -1,0 +1,68 @@
+"""Presence, mentions, older history and the unread marker in real Chromium."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from community import services
+from community.models import Message, RoomReadState
+from tests.browser.test_room_browser import open_room, say, sees_once, seqs
+
+pytestmark = pytest.mark.browser
+
+
+def test_presence_and_a_mention_toast(signed_in, daphne_server, member, other_member, room):
+    alice = open_room(signed_in(member), daphne_server, room)
+    expect(alice.locator("#presence")).to_have_text("Nobody else is here right now.")
+    bob_page = signed_in(other_member)
+    bob_page.goto(f"{daphne_server.url}/questions/")  # anywhere on the site
+    bob = open_room(signed_in(other_member), daphne_server, room)
+    expect(alice.locator("#presence")).to_contain_text("Tom Baines")
+    say(alice, "@**Tom Baines** can you look at the skills survey?")
+    toast = bob_page.locator("#toasts .toast a")
+    expect(toast).to_contain_text("Amira Shah mentioned you in Skills shortages")
+    expect(bob_page.locator("#notification-count")).to_have_text("1")
+    bob.close()
+    expect(alice.locator("#presence")).to_have_text("Nobody else is here right now.")
+    # The toast's target is the message itself.
+    toast.click()
+    mention = Message.objects.get(body__startswith="@**Tom Baines**")
+    expect(bob_page).to_have_url(f"{daphne_server.url}/rooms/{room.pk}/#message-{mention.pk}")
+
+
+def test_older_history_loads_on_scroll_without_gaps_and_read_marker_moves(
+    signed_in, daphne_server, member, other_member, room, settings
+):
+    settings.CONVENE = {**settings.CONVENE, "RATE_LIMIT_POSTS": 1000}
+    for n in range(120):
+        services.message_post(
+            member=other_member, room=room, body=f"history {n}", client_id=str(uuid.uuid4())
+        )
+    alice = open_room(signed_in(member), daphne_server, room)
+    assert seqs(alice) == list(range(71, 121))  # the latest page
+    expect(alice.locator("#load-older")).to_be_visible()
+    for _ in range(2):
+        alice.locator("#messages").evaluate("el => { el.scrollTop = 0; }")
+        alice.wait_for_timeout(300)
+        alice.locator("#messages").evaluate("el => el.dispatchEvent(new Event('scroll'))")
+    expect(alice.locator("#messages li.message")).to_have_count(120)
+    assert seqs(alice) == list(range(1, 121))
+    expect(alice.locator("#load-older")).to_be_hidden()
+    sees_once(alice, "history 0")
+    # Scrolled up, a new message shows the jump button; jumping marks the room read.
+    bob = open_room(signed_in(other_member), daphne_server, room)
+    say(bob, "newest")
+    sees_once(alice, "newest")
+    expect(alice.locator("#jump-latest")).to_be_visible()
+    alice.locator("#jump-latest").click()
+    expect(alice.locator("#jump-latest")).to_be_hidden()
+    alice.wait_for_function("() => window.convene.lastReadSent === 121")
+    for _ in range(50):
+        state = RoomReadState.objects.filter(member=member, room=room).first()
+        if state and state.last_read_seq == 121:
+            break
+        alice.wait_for_timeout(100)
+    assert state.last_read_seq == 121
