@@ -134,17 +134,30 @@ if REDIS_URL:
             "KEY_PREFIX": "convene",
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "capacity": CHANNEL_CAPACITY,
-                "group_expiry": CHANNEL_GROUP_EXPIRY,
-                "prefix": os.environ.get("CHANNEL_PREFIX", "convene"),
-            },
+    # CHANNEL_LAYER=redis-pubsub selects channels-redis' Pub/Sub layer (no group
+    # expiry, no capacity: Redis pushes to subscribers); the default is the list-based one.
+    if os.environ.get("CHANNEL_LAYER", "redis") == "redis-pubsub":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {
+                    "hosts": [REDIS_URL],
+                    "prefix": os.environ.get("CHANNEL_PREFIX", "convene"),
+                },
+            }
         }
-    }
+    else:
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": [REDIS_URL],
+                    "capacity": CHANNEL_CAPACITY,
+                    "group_expiry": CHANNEL_GROUP_EXPIRY,
+                    "prefix": os.environ.get("CHANNEL_PREFIX", "convene"),
+                },
+            }
+        }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {
