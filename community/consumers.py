@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -19,8 +21,21 @@ from realtime.consumers import (
     StreamConsumer,
 )
 
+TYPING_INTERVAL = 2.0
+
+
+def _uuid_text(value: object) -> str | None:
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
 
 class RoomConsumer(StreamConsumer):
+    last_typing = 0.0
+
     async def stream_resolve(self) -> int:
         room_id = self.scope["url_route"]["kwargs"]["room_id"]
         if not room_id.isdigit():
@@ -51,7 +66,7 @@ class RoomConsumer(StreamConsumer):
 
     async def handle_send(self, frame: dict[str, Any]) -> None:
         client_id = frame.get("client_id")
-        echo = client_id if isinstance(client_id, str) and len(client_id) <= 64 else None
+        echo = _uuid_text(client_id)  # echo only what is safe to send back
         if "body" not in frame:
             raise FrameRefused("invalid", 'A send needs a "body".', echo)
         message, _created = await self._call(
@@ -96,6 +111,11 @@ class RoomConsumer(StreamConsumer):
         return self.author
 
     async def handle_typing(self, frame: dict[str, Any]) -> None:
+        # Coalesced: at most one relay per socket per TYPING_INTERVAL (clients send every 3 s).
+        now = time.monotonic()
+        if now - self.last_typing < TYPING_INTERVAL:
+            return
+        self.last_typing = now
         await self.ephemeral_send({"type": "typing", "member": self.author})
 
     async def handle_read(self, frame: dict[str, Any]) -> None:

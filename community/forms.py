@@ -1,6 +1,8 @@
 from django import forms
 
+from community.errors import PostingRefused
 from community.models import Member, Organisation, Sector
+from community.moderation import name_check
 
 
 class OrganisationForm(forms.ModelForm):
@@ -22,10 +24,18 @@ class OrganisationForm(forms.ModelForm):
         return _limited(self.cleaned_data["seeks"], 2000)
 
     def clean_name(self):
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Give your organisation's name.")
-        return name
+        return _name(self.cleaned_data["name"], "Organisation name", 200)
+
+    def clean_town(self):
+        town = self.cleaned_data["town"]
+        return _name(town, "Town", 120) if town.strip() else ""
+
+
+def _name(value: str, what: str, limit: int) -> str:
+    try:
+        return name_check(text=value, what=what, max_chars=limit)
+    except PostingRefused as refused:
+        raise forms.ValidationError(refused.detail) from None
 
 
 def _limited(value: str, limit: int) -> str:
@@ -41,10 +51,11 @@ class MemberForm(forms.ModelForm):
         labels = {"display_name": "Your name"}
 
     def clean_display_name(self):
-        name = self.cleaned_data["display_name"].strip()
-        if not name:
-            raise forms.ValidationError("Give the name other members will see.")
-        return name
+        return _name(self.cleaned_data["display_name"], "Your name", 80)
+
+    def clean_job_title(self):
+        title = self.cleaned_data["job_title"]
+        return _name(title, "Job title", 120) if title.strip() else ""
 
 
 class SignupExtraForm(forms.Form):
@@ -59,16 +70,14 @@ class SignupExtraForm(forms.Form):
     field_order = ["display_name", "email", "organisation_name", "sector", "size", "town"]
 
     def clean_display_name(self):
-        name = self.cleaned_data["display_name"].strip()
-        if not name:
-            raise forms.ValidationError("Give the name other members will see.")
-        return name
+        return _name(self.cleaned_data["display_name"], "Your name", 80)
 
     def clean_organisation_name(self):
-        name = self.cleaned_data["organisation_name"].strip()
-        if not name:
-            raise forms.ValidationError("Give your organisation's name.")
-        return name
+        return _name(self.cleaned_data["organisation_name"], "Organisation name", 200)
+
+    def clean_town(self):
+        town = self.cleaned_data.get("town", "")
+        return _name(town, "Town", 120) if town.strip() else ""
 
     def signup(self, request, user):
         from community.services import member_profile_update, organisation_save

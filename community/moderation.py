@@ -6,6 +6,9 @@ through here, so a muted member cannot post by any path.
 
 from __future__ import annotations
 
+import logging
+import unicodedata
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
@@ -15,12 +18,37 @@ from community.errors import PostingRefused
 from community.models import Member, MemberMute, Room
 from community.permissions import is_moderator
 
-# Characters that render as nothing; a body made only of these is empty.
-_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+logger = logging.getLogger(__name__)
+
+# Letters that render as blank space (Hangul and Braille fillers and the like).
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u17b4\u17b5")
+# Format, control and combining characters show nothing on their own.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp", "Cn"})
+# Bidirectional overrides and isolates: they can make text read as something else.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def text_is_blank(text: str) -> bool:
-    return not text.strip().strip(_INVISIBLE).strip()
+    """True when nothing visible would be shown: whitespace, zero-width, fillers, marks."""
+    return all(
+        char.isspace()
+        or char in _BLANK_LETTERS
+        or unicodedata.category(char) in _INVISIBLE_CATEGORIES
+        for char in text
+    )
+
+
+def text_has_surrogates(text: str) -> bool:
+    """Lone UTF-16 surrogates (valid JSON escapes, not characters) cannot be stored or sent."""
+    return any("\ud800" <= char <= "\udfff" for char in text)
+
+
+def name_check(*, text: object, what: str, max_chars: int) -> str:
+    """Names (people, organisations): visible, no bidi tricks, no control characters."""
+    text = text_check(text=text, max_chars=max_chars, what=what).strip()
+    if any(char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc" for char in text):
+        raise PostingRefused("invalid", f"{what} contains control characters.")
+    return " ".join(text.split())
 
 
 def member_mute_active(*, member: Member, room: Room | None = None) -> MemberMute | None:
@@ -40,14 +68,14 @@ def text_check(*, text: object, max_chars: int, what: str = "Message") -> str:
     """Type, emptiness and length of one piece of user text; returns it unchanged."""
     if not isinstance(text, str):
         raise PostingRefused("invalid", f"{what} must be text.")
-    if text_is_blank(text):
-        raise PostingRefused("empty", f"{what} is empty.")
     if len(text) > max_chars:
         raise PostingRefused(
             "too_long", f"{what} is {len(text):,} characters; the limit is {max_chars:,}."
         )
-    if "\x00" in text:
-        raise PostingRefused("invalid", f"{what} contains a NUL character.")
+    if "\x00" in text or text_has_surrogates(text):
+        raise PostingRefused("invalid", f"{what} contains characters that are not text.")
+    if text_is_blank(text):
+        raise PostingRefused("empty", f"{what} is empty.")
     return text
 
 
@@ -92,7 +120,7 @@ def _slow_mode_check(*, member: Member, room: Room | None) -> None:
     if room is None or not room.slow_mode_seconds:
         return
     key = f"slow:{room.pk}:{member.pk}"
-    if not cache.add(key, 1, timeout=room.slow_mode_seconds):
+    if not _cache_call(cache.add, key, 1, timeout=room.slow_mode_seconds, fallback=True):
         raise PostingRefused(
             "slow_mode",
             f"Slow mode is on: one message every {room.slow_mode_seconds} seconds.",
@@ -105,13 +133,24 @@ def _rate_limit_check(*, member: Member) -> None:
     window = settings.CONVENE["RATE_LIMIT_WINDOW_SECONDS"]
     bucket = int(timezone.now().timestamp() // window)
     key = f"rate:post:{member.pk}:{bucket}"
-    cache.add(key, 0, timeout=window * 2)
+    _cache_call(cache.add, key, 0, timeout=window * 2, fallback=False)
     try:
-        used = cache.incr(key)
+        used = _cache_call(cache.incr, key, fallback=0)
     except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window * 2)
+        _cache_call(cache.set, key, 1, timeout=window * 2, fallback=None)
         used = 1
     if used > limit:
         raise PostingRefused(
             "rate_limited", f"You are posting too fast; wait {window} seconds and try again."
         )
+
+
+def _cache_call(function, *args, fallback, **kwargs):
+    """Rate limits fail open: a cache (Redis) outage must not stop members posting."""
+    try:
+        return function(*args, **kwargs)
+    except ValueError:
+        raise
+    except Exception:
+        logger.warning("cache unavailable; posting limits skipped", exc_info=True)
+        return fallback

@@ -7,7 +7,7 @@ import hashlib
 import re
 import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -87,8 +87,7 @@ def room_mute(
 ) -> Room:
     _moderator_required(moderator)
     reason = _reason_check(reason)
-    if until is not None and until <= timezone.now():
-        raise ServiceError("invalid", "The end of a mute must be in the future.")
+    until = _until_check(until)
     room = _room_locked(room_id)
     room.is_muted, room.muted_reason, room.muted_until = True, reason, until
     room.save(update_fields=["is_muted", "muted_reason", "muted_until"])
@@ -117,6 +116,17 @@ def _room_locked(room_id: object) -> Room:
     if room is None:
         raise NotFound("No such room.")
     return room
+
+
+def _until_check(until: datetime | None) -> datetime | None:
+    """Mute end times: naive times are taken as UTC (as the API documents); past ones refused."""
+    if until is None:
+        return None
+    if timezone.is_naive(until):
+        until = timezone.make_aware(until, UTC)
+    if until <= timezone.now():
+        raise ServiceError("invalid", "The end of a mute must be in the future.")
+    return until
 
 
 def _reason_check(reason: object) -> str:
@@ -151,8 +161,7 @@ def member_mute(
         room = Room.objects.filter(pk=room_id).first()
         if room is None:
             raise NotFound("No such room.")
-    if until is not None and until <= timezone.now():
-        raise ServiceError("invalid", "The end of a mute must be in the future.")
+    until = _until_check(until)
     mute = MemberMute.objects.create(
         member=member, room=room, until=until, reason=reason, created_by=moderator
     )
@@ -227,6 +236,8 @@ def _message_by_client_id(*, member: Member, client_id: uuid.UUID) -> Message | 
 def _same_room(message: Message, room: Room) -> Message:
     if message.room_id != room.pk:
         raise ServiceError("invalid", "That client_id was already used in another room.")
+    if message.deleted is not None:
+        raise NotFound("That message was sent and then deleted.")
     return message
 
 
@@ -320,7 +331,10 @@ def _message_for_change(*, member: Member, message_id: object) -> Message:
 @transaction.atomic
 def message_edit(*, member: Member, message_id: object, body: object) -> Message:
     message = _message_for_change(member=member, message_id=message_id)
-    body = can_post(member=member, room=message.room, body=body, count=False)
+    if body == message.body:
+        return message  # nothing changed: no event, no edit mark
+    # Edits count against the rate limit: each one is a durable event every client replays.
+    body = can_post(member=member, room=message.room, body=body)
     message.body, message.html, message.edited = body, render_markdown(body), timezone.now()
     message.save(update_fields=["body", "html", "edited"])
     event_append(

@@ -152,6 +152,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await handler(frame)
         except FrameRefused as refused:
             await self.send_error(refused.code, refused.detail, refused.client_id)
+        except Exception:
+            # Never a dropped socket: log it, say so, keep the connection.
+            logger.exception("frame %r failed", kind)
+            await self.send_error(
+                "unavailable",
+                "Something went wrong on our side. Try again: a resend with the same "
+                "client_id is never stored twice.",
+            )
 
     async def send_error(self, code: str, detail: str, client_id: str | None = None) -> None:
         payload: dict[str, Any] = {"type": "error", "code": code, "detail": detail}

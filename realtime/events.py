@@ -30,6 +30,10 @@ def stream_last_seq(*, stream_id: int) -> int:
     return Stream.objects.values_list("last_seq", flat=True).get(pk=stream_id)
 
 
+def stream_last_seqs(*, stream_ids: list[int]) -> dict[int, int]:
+    return dict(Stream.objects.filter(pk__in=stream_ids).values_list("pk", "last_seq"))
+
+
 def event_frame(event: Event) -> str:
     """The wire form of an event, encoded once and shared by every socket."""
     return json.dumps(

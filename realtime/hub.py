@@ -25,13 +25,18 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from realtime.events import event_message, events_after
+from realtime.events import event_message, events_after, stream_last_seqs
+from realtime.groups import stream_group
 from realtime.presence import presence_heartbeat
 
 logger = logging.getLogger(__name__)
 
 
 class HubSocket(Protocol):
+    stream_id: int | None
+    last_seq: int | None  # None until the socket's hello has been answered
+    replay_buffer: list | None  # not None while the socket replays from the log
+
     async def hub_message(self, message: dict[str, Any]) -> None: ...
 
     async def idle_check(self, now: float) -> None: ...
@@ -90,11 +95,54 @@ class StreamHub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Redis restarting, say: wait and go on; clients resume from the log.
+                # Redis restarting, say. Its restart lost our group memberships and any
+                # fan-out in flight: rejoin at once and send what the log has.
                 logger.warning("hub receive failed; retrying", exc_info=True)
                 await asyncio.sleep(1)
+                await self._rejoin_and_catch_up()
                 continue
             await self.dispatch(message)
+
+    async def _rejoin_and_catch_up(self) -> None:
+        for group in list(self.members):
+            try:
+                await self.layer.group_add(group, self.channel)
+            except Exception:
+                logger.warning("hub could not rejoin %s", group, exc_info=True)
+        try:
+            await self._catch_up()
+        except Exception:
+            logger.warning("hub catch-up failed", exc_info=True)
+
+    async def _catch_up(self) -> None:
+        """Send local sockets any logged event they have not had (a lost fan-out, with no
+        later event to reveal the gap). One query per process, more only when behind."""
+        lowest: dict[str, tuple[int, int]] = {}
+        for group, sockets in list(self.members.items()):
+            for socket in sockets:
+                seq, stream_id = socket.last_seq, socket.stream_id
+                if seq is None or socket.replay_buffer is not None:
+                    continue
+                if stream_group(stream_id) != group:
+                    continue
+                if group not in lowest or seq < lowest[group][1]:
+                    lowest[group] = (stream_id, seq)
+        if not lowest:
+            return
+        last = await database_sync_to_async(stream_last_seqs)(
+            stream_ids=[stream_id for stream_id, _ in lowest.values()]
+        )
+        for group, (stream_id, low) in lowest.items():
+            behind = last.get(stream_id, 0) - low
+            if behind <= 0:
+                continue
+            events = await database_sync_to_async(events_after)(
+                stream_id=stream_id, after=low, limit=min(behind, settings.CONVENE["REPLAY_LIMIT"])
+            )
+            for event in events:
+                await self._dispatch(event_message(event))
+            if events:
+                self.stream_seq[group] = max(self.stream_seq.get(group, 0), events[-1].seq)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message.get("type") == "stream.event":
@@ -131,9 +179,7 @@ class StreamHub:
         interval = max(0.5, min(settings.CONVENE["PRESENCE_HEARTBEAT_SECONDS"], expiry / 3))
         while True:
             await asyncio.sleep(interval)
-            for group in list(self.members):
-                with contextlib.suppress(Exception):
-                    await self.layer.group_add(group, self.channel)
+            await self._rejoin_and_catch_up()
             now = time.monotonic()
             for socket in {s for group in list(self.members) for s in self.local(group)}:
                 with contextlib.suppress(Exception):

@@ -199,3 +199,19 @@ async def test_idle_socket_is_closed_4408(member, room, settings):
             break
     else:
         pytest.fail("the idle socket was not closed")
+
+
+async def test_a_lost_fan_out_with_no_later_event_is_repaired_by_the_heartbeat(
+    member, other_member, room, settings, monkeypatch
+):
+    settings.CONVENE = {**settings.CONVENE, "PRESENCE_HEARTBEAT_SECONDS": 0.5}
+    socket, _ = await ready_socket(room, member)
+    import realtime.events as events
+
+    monkeypatch.setattr(events, "_publish_now", lambda message: None)
+    await sync_to_async(services.message_post)(
+        member=other_member, room=room, body="published to nobody", client_id=str(uuid.uuid4())
+    )
+    event = await receive(socket, timeout=5)
+    assert (event["seq"], event["data"]["body"]) == (1, "published to nobody")
+    await socket.disconnect()
