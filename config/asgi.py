@@ -9,17 +9,15 @@ django_http = get_asgi_application()  # sets Django up before consumers are impo
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from config.security import SameOriginWebsocket, StaticFiles  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_http),
-        # Origin must match ALLOWED_HOSTS; a missing or foreign Origin is refused at handshake.
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "http": StaticFiles(django_http),
+        # The Origin must be this site (host and port) or a CSRF-trusted origin;
+        # a missing or foreign Origin is refused at the handshake.
+        "websocket": SameOriginWebsocket(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

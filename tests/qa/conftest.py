@@ -73,3 +73,12 @@ def recount():
         return out.getvalue()
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def notifications(monkeypatch):
+    """Every Q&A notification, recorded instead of sent (community.notifications is tested
+    by its owners; tests/qa/test_notify.py checks the real one end to end)."""
+    sent: list[dict] = []
+    monkeypatch.setattr("qa.notify._send", lambda **kwargs: sent.append(kwargs))
+    return sent

@@ -185,3 +185,14 @@ def test_malformed_row_stores_nothing(tmp_path):
     with pytest.raises(CommandError, match="malformed row"):
         call_command("import_stackexchange", str(tmp_path), stdout=StringIO())
     assert not Question.objects.exists()
+
+
+def test_command_shows_progress_and_reports(db, se_dir):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out, err = StringIO(), StringIO()
+    call_command("import_stackexchange", str(se_dir), stdout=out, stderr=err)
+    assert "Posts.xml" in err.getvalue() and "100%" in err.getvalue()
+    assert "questions" in out.getvalue()

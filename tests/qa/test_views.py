@@ -312,17 +312,27 @@ def test_question_page_queries_do_not_grow(
     small, big = make_question(title="small"), make_question(title="big", tags=list("abcde"))
     for _ in range(2):
         make_answer(small, make_member())
-    for _ in range(10):
-        make_answer(big, make_member())
+    for n in range(10):
+        voter = make_member()
+        answer = make_answer(big, make_member())
+        services.vote_cast(member=voter, target="answer", target_id=answer.pk, value=1)
+        services.vote_cast(member=member, target="answer", target_id=answer.pk, value=-1)
+        services.comment_add(member=voter, target="answer", target_id=answer.pk, body=f"c{n}")
+        services.comment_add(member=voter, target="question", target_id=big.pk, body=f"q{n}")
+    services.answer_accept(member=member, question_id=big.pk, answer_id=answer.pk)
     client = client_for(member)
-    client.get(small.get_absolute_url())  # warm the session
-    # session, member, member's organisation (header), question, tags, answers, own votes
-    with django_assert_num_queries(7):
+    client.get(small.get_absolute_url())  # warm the session; today's view is counted
+    client.get(big.get_absolute_url())
+    # session, member, question (+ author, organisation, addressee, duplicate_of, stream),
+    # tags, view (already counted today), answers, own votes, comments, follow, duplicates,
+    # member's organisation (header)
+    with django_assert_num_queries(11):
         client.get(small.get_absolute_url())
-    with django_assert_num_queries(7):
-        client.get(big.get_absolute_url())
+    with django_assert_num_queries(11):
+        response = client.get(big.get_absolute_url())
+    assert response.content.decode().count('class="comment"') == 20
     anonymous = client_for()
-    with django_assert_num_queries(3):  # question, tags, answers
+    with django_assert_num_queries(5):  # question, tags, answers, comments, duplicates
         anonymous.get(big.get_absolute_url())
 
 

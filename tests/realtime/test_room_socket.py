@@ -51,6 +51,22 @@ async def test_foreign_origin_is_refused(member, room):
     assert not connected
 
 
+@pytest.mark.parametrize(
+    "origin",
+    [
+        b"http://127.0.0.1:9999",
+        b"http://127.0.0.1.evil.example:8000",
+        b"null",
+        b"file://",
+        b"ws://127.0.0.1:8000",
+        b"http://localhost:8000",
+    ],
+)
+async def test_other_origins_are_refused_even_on_the_same_host(member, room, origin):
+    _socket, connected, _ = await open_socket(path_for(room), member, origin=origin)
+    assert not connected
+
+
 async def test_missing_origin_is_refused(member, room):
     _socket, connected, _ = await open_socket(path_for(room), member, origin=None)
     assert not connected
@@ -314,7 +330,11 @@ async def test_sign_out_closes_that_sessions_sockets(member, room):
     socket = WebsocketCommunicator(
         application,
         path_for(room),
-        headers=[(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)],
+        headers=[
+            (b"host", b"127.0.0.1:8000"),
+            (b"origin", b"http://127.0.0.1:8000"),
+            (b"cookie", cookie),
+        ],
     )
     assert (await socket.connect())[0]
     await send(socket, {"type": "hello", "after": 0})

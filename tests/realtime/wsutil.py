@@ -21,7 +21,7 @@ def session_cookie(member) -> str:
 async def open_socket(path: str, member=None, *, origin: bytes | None = ORIGIN, hello=True):
     from config.asgi import application
 
-    headers = []
+    headers = [(b"host", b"127.0.0.1:8000")]
     if origin is not None:
         headers.append((b"origin", origin))
     if member is not None:
