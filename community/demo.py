@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from community import services
-from community.models import Challenge, Member, Organisation, Room, Sector
+from community.models import Challenge, Member, Message, Organisation, Room, Sector
 
 DEMO_PASSWORD = "convene-demo"  # noqa: S105 - printed for the embedded demo only
 CHAT_NAMESPACE = uuid.UUID("5b0e3c2e-8f55-4d3e-9a7c-1f3f0f4c6a10")
@@ -67,6 +67,15 @@ NEUTRAL_NAMES = [
 ]  # fmt: skip
 
 CHAT_LINE = re.compile(r"^\[(\d\d):(\d\d)\] <([^>\s]+)> (.+)$")
+SYSTEM_NICK = re.compile(r"^=== (\S+) (?:is now known as (\S+)|\[)")
+# "nick: ...", "nick, ..." or "nick - ..." at the start of a line addresses someone.
+ADDRESSEE = re.compile(r"^([A-Za-z_\[\]`^|{}][\w\-\[\]`^|{}]{1,30})(?:[:,]| -) ")
+NOT_NICKS = frozenset(
+    "hi hello hey thanks thank yes no ok okay well so also anyway sorry note edit update ah oh "
+    "hmm yeah yep nope right sure wait actually question guys all everyone folks then but and "
+    "or if why how what when where who which try please ubuntu linux btw fyi lol np ty thx "
+    "first second also now here there this that it i you we they he she".split()
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,28 @@ def chat_lines(path: Path, *, limit: int) -> Iterator[ChatLine]:
             count += 1
             if count >= limit:
                 return
+
+
+def log_nicks(path: Path) -> list[str]:
+    """Every nickname in the whole log: speakers, joins and renames, and people addressed
+    at the start of a line (who may never speak in the lines we replay)."""
+    nicks: dict[str, None] = {}
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for raw in handle:
+            line = raw.rstrip("\n")
+            spoken = CHAT_LINE.match(line)
+            if spoken:
+                nicks.setdefault(spoken.group(3))
+                addressed = ADDRESSEE.match(spoken.group(4))
+                if addressed and addressed.group(1).lower() not in NOT_NICKS:
+                    nicks.setdefault(addressed.group(1))
+                continue
+            system = SYSTEM_NICK.match(line)
+            if system:
+                for nick in system.groups():
+                    if nick:
+                        nicks.setdefault(nick)
+    return list(nicks)
 
 
 def neutral_names(nicks: list[str]) -> dict[str, str]:
@@ -233,16 +264,19 @@ def chat_replay(data_dir: Path | None, *, lines: int = 300) -> int:
     if room is None or path is None or not path.exists():
         return 0
     parsed = list(chat_lines(path, limit=lines))
-    names = neutral_names([line.nick for line in parsed])
+    # Speakers first (their names are the visible authors), then everyone else in the log.
+    names = neutral_names([line.nick for line in parsed] + log_nicks(path))
     archive = _organisation(
         "Chat archive", "J", size="micro", offers="Replayed public chat for the demo."
     )
+    speakers = {line.nick for line in parsed}
     authors = {
         nick: Member.objects.get_or_create(
             email=f"{slugify(name)}@archive.convene.invalid",
             defaults={"display_name": name, "organisation": archive},
         )[0]
         for nick, name in names.items()
+        if nick in speakers
     }
     for member in authors.values():
         if member.has_usable_password():
@@ -251,6 +285,7 @@ def chat_replay(data_dir: Path | None, *, lines: int = 300) -> int:
     if room.credit != CHAT_CREDIT:
         room.credit = CHAT_CREDIT
         room.save(update_fields=["credit"])
+    before = Message.objects.filter(room=room).count()
     with transaction.atomic():
         for line in parsed:
             services.message_import(
@@ -260,4 +295,4 @@ def chat_replay(data_dir: Path | None, *, lines: int = 300) -> int:
                 created=line.created,
                 client_id=uuid.uuid5(CHAT_NAMESPACE, f"{path.name}:{line.number}"),
             )
-    return len(parsed)
+    return Message.objects.filter(room=room).count() - before

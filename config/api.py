@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
@@ -58,9 +59,12 @@ def error_response(
 
 @api.exception_handler(ServiceError)
 def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
-    return error_response(
+    response = error_response(
         request, status=exc.status, code=exc.code, detail=exc.detail, fields=exc.fields
     )
+    if exc.status == 429:
+        response["Retry-After"] = str(settings.CONVENE["RATE_LIMIT_WINDOW_SECONDS"])
+    return response
 
 
 @api.exception_handler(ValidationError)
@@ -82,8 +86,11 @@ def authentication_error(request: HttpRequest, exc: AuthenticationError) -> Http
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     code = {400: "invalid", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
+    detail = str(exc)
+    if detail.startswith("Cannot parse request body"):
+        detail = "The request body must be valid JSON."  # not the parser's own words
     return error_response(
-        request, status=exc.status_code, code=code.get(exc.status_code, "error"), detail=str(exc)
+        request, status=exc.status_code, code=code.get(exc.status_code, "error"), detail=detail
     )
 
 
@@ -112,3 +119,8 @@ def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 api.add_router("/", community_router)
 api.add_router("/", qa_router)
+
+
+def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Unknown /api/v1/ paths get the JSON error shape, not an HTML page."""
+    return error_response(request, status=404, code="not_found", detail="No such API endpoint.")

@@ -153,3 +153,25 @@ def test_member_mute_via_api(api_for, member, moderator, room):
 def test_openapi_schema_is_served(client):
     schema = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/rooms/{room_id}/messages/" in schema["paths"]
+
+
+def test_unknown_api_paths_get_json_404(api_for, member):
+    response = api_for(member).get("/api/v1/no/such/thing/")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_rate_limited_api_says_when_to_retry(api_for, member, room, settings):
+    settings.CONVENE = {**settings.CONVENE, "RATE_LIMIT_POSTS": 1}
+    client = api_for(member)
+    url = f"/api/v1/rooms/{room.pk}/messages/"
+    assert post_json(client, url, {"client_id": str(uuid.uuid4()), "body": "a"}).status_code == 201
+    refused = post_json(client, url, {"client_id": str(uuid.uuid4()), "body": "b"})
+    assert refused.status_code == 429 and refused["Retry-After"] == "10"
+
+
+def test_form_encoded_body_gets_a_plain_explanation(api_for, member, room):
+    response = api_for(member).post(
+        f"/api/v1/rooms/{room.pk}/messages/", "body=hi", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == "The request body must be valid JSON."

@@ -218,6 +218,8 @@ def test_password_reset_sends_an_email(client, member, mailoutbox):
     assert response.status_code == 302
     assert len(mailoutbox) == 1 and member.email in mailoutbox[0].to
     assert "/accounts/password/reset/key/" in mailoutbox[0].body
+    assert mailoutbox[0].body.startswith("Hello from Convene")
+    assert mailoutbox[0].subject.startswith("[Convene] ")
 
 
 def test_error_pages_are_friendly(client, settings):

@@ -34,7 +34,8 @@ class Command(BaseCommand):
             demo.accounts_load()
         chat = demo.chat_replay(data_dir, lines=options["chat_lines"])
         self.stdout.write(
-            f"Demo data: {sectors} sectors, {challenges} challenges, {chat} chat lines replayed."
+            f"Demo data: {sectors} sectors, {challenges} challenges; "
+            f"{chat} new chat lines replayed (lines already there are kept as they are)."
         )
 
 
