@@ -197,6 +197,7 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "home"
 
 # --- E-mail ---------------------------------------------------------------
 EMAIL_URL = os.environ.get("EMAIL_URL", "")
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")  # links in e-mails
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Convene <noreply@convene.localhost>")
 if EMAIL_URL:
     _email = urlsplit(EMAIL_URL)

@@ -13,8 +13,9 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict, StrictInt, StrictStr
 
 from community.api import AuthorOut, ErrorOut
+from community.payloads import iso_utc, member_payload
 from qa import selectors, services
-from qa.payloads import answer_payload, question_payload
+from qa.payloads import answer_payload, comment_payload, question_payload, tag_payload
 
 router = Router(tags=["questions"])
 
@@ -58,6 +59,24 @@ class AnswerOut(Schema):
     source: SourceOut | None
 
 
+class AddressedOut(Schema):
+    kind: str
+    id: int
+    name: str
+
+
+class CommentOut(Schema):
+    id: int
+    question_id: int
+    target: str
+    target_id: int
+    author: AuthorOut | None
+    source_author: str | None
+    body: str
+    html: str
+    created: str
+
+
 class QuestionOut(Schema):
     id: int
     title: str
@@ -74,10 +93,18 @@ class QuestionOut(Schema):
     tags: list[TagOut]
     source: SourceOut | None
     url: str
+    view_count: int
+    duplicate_of: int | None
+    addressed_to: AddressedOut | None
+
+
+class AnswerWithCommentsOut(AnswerOut):
+    comments: list[CommentOut]
 
 
 class QuestionDetailOut(QuestionOut):
-    answers: list[AnswerOut]
+    answers: list[AnswerWithCommentsOut]
+    comments: list[CommentOut]
     my_vote: int
 
 
@@ -87,17 +114,65 @@ class QuestionList(Schema):
 
 
 class QuestionFilters(Schema):
-    sort: str = Field("newest", pattern="^(newest|active|votes|unanswered)$")
+    sort: str = Field("newest", pattern="^(newest|active|votes|unanswered|relevance)$")
     tag: str | None = Field(None, max_length=35)
     q: str | None = Field(None, max_length=200)
+    answered: str | None = Field(None, pattern="^(yes|no|accepted)$")
     limit: int = Field(selectors.DEFAULT_LIMIT, ge=1, le=selectors.MAX_LIMIT)
     cursor: str | None = Field(None, max_length=200)
+
+
+class AddresseeIn(StrictSchema):
+    kind: Annotated[StrictStr, Field(pattern="^(organisation|member)$")]
+    id: StrictInt
 
 
 class QuestionIn(StrictSchema):
     title: StrictStr
     body: StrictStr
     tags: list[StrictStr]
+    addressed_to: AddresseeIn | None = None
+
+
+class QuestionEditIn(StrictSchema):
+    title: StrictStr
+    body: StrictStr
+    tags: list[StrictStr]
+
+
+class CommentIn(StrictSchema):
+    body: StrictStr
+
+
+class FollowIn(StrictSchema):
+    on: bool = True
+
+
+class FollowOut(Schema):
+    following: bool
+
+
+class CloseIn(StrictSchema):
+    duplicate_of: StrictInt
+
+
+class RevisionOut(Schema):
+    number: int
+    author: AuthorOut | None
+    created: str
+    title: str
+    tags: list[str]
+    body: str
+    diff: list[list[str]]
+
+
+class TagCountOut(TagOut):
+    questions: int
+
+
+class DeletedOut(Schema):
+    id: int
+    deleted: bool
 
 
 class AnswerIn(StrictSchema):
@@ -129,14 +204,21 @@ class HideIn(StrictSchema):
 
 
 def _detail(request: HttpRequest, question) -> dict:
-    member = request.user
+    member = request.auth if getattr(request, "auth", None) else request.user
     answers = selectors.question_answers(question=question, member=member)
     votes = selectors.member_votes(member=member, question=question, answers=answers)
+    on_question, on_answers = selectors.question_comments(question=question, answers=answers)
     payload = question_payload(question)
     payload["answers"] = [
-        answer_payload(answer, accepted=answer.pk == question.accepted_answer_id)
+        {
+            **answer_payload(answer, accepted=answer.pk == question.accepted_answer_id),
+            "comments": [
+                comment_payload(c, question_id=question.pk) for c in on_answers[answer.pk]
+            ],
+        }
         for answer in answers
     ]
+    payload["comments"] = [comment_payload(c, question_id=question.pk) for c in on_question]
     payload["my_vote"] = votes["question"]
     return payload
 
@@ -154,7 +236,12 @@ def _vote_out(result: services.VoteResult) -> dict:
 @router.get("/questions/", response={200: QuestionList, **ERRORS}, auth=None)
 def questions_list(request: HttpRequest, filters: Query[QuestionFilters]):
     page = selectors.question_list(
-        sort=filters.sort, tag=filters.tag, q=filters.q, limit=filters.limit, cursor=filters.cursor
+        sort=filters.sort,
+        tag=filters.tag,
+        q=filters.q,
+        answered=filters.answered,
+        limit=filters.limit,
+        cursor=filters.cursor,
     )
     return {"items": [question_payload(question) for question in page.items], "next": page.next}
 
@@ -162,7 +249,11 @@ def questions_list(request: HttpRequest, filters: Query[QuestionFilters]):
 @router.post("/questions/", response={201: QuestionDetailOut, **ERRORS})
 def question_ask(request: HttpRequest, payload: QuestionIn):
     question = services.question_ask(
-        member=request.auth, title=payload.title, body=payload.body, tags=payload.tags
+        member=request.auth,
+        title=payload.title,
+        body=payload.body,
+        tags=payload.tags,
+        addressed_to=payload.addressed_to.model_dump() if payload.addressed_to else None,
     )
     return Status(201, _detail(request, selectors.question_get(question_id=question.pk)))
 
@@ -227,3 +318,113 @@ def answer_hide(request: HttpRequest, answer_id: int, payload: HideIn | None = N
 @router.post("/answers/{answer_id}/restore/", response={200: AnswerOut, **ERRORS})
 def answer_restore(request: HttpRequest, answer_id: int):
     return answer_payload(services.answer_restore(moderator=request.auth, answer_id=answer_id))
+
+
+@router.put("/questions/{question_id}/", response={200: QuestionDetailOut, **ERRORS})
+def question_edit(request: HttpRequest, question_id: int, payload: QuestionEditIn):
+    services.question_edit(
+        member=request.auth,
+        question_id=question_id,
+        title=payload.title,
+        body=payload.body,
+        tags=payload.tags,
+    )
+    return _detail(request, selectors.question_get(question_id=question_id))
+
+
+@router.put("/answers/{answer_id}/", response={200: AnswerOut, **ERRORS})
+def answer_edit(request: HttpRequest, answer_id: int, payload: AnswerIn):
+    return answer_payload(
+        services.answer_edit(member=request.auth, answer_id=answer_id, body=payload.body)
+    )
+
+
+@router.delete("/answers/{answer_id}/", response={200: DeletedOut, **ERRORS})
+def answer_delete(request: HttpRequest, answer_id: int):
+    return {"id": services.answer_delete(member=request.auth, answer_id=answer_id), "deleted": True}
+
+
+@router.post("/questions/{question_id}/comments/", response={201: CommentOut, **ERRORS})
+def question_comment(request: HttpRequest, question_id: int, payload: CommentIn):
+    comment = services.comment_add(
+        member=request.auth, target="question", target_id=question_id, body=payload.body
+    )
+    return Status(201, comment_payload(comment))
+
+
+@router.post("/answers/{answer_id}/comments/", response={201: CommentOut, **ERRORS})
+def answer_comment(request: HttpRequest, answer_id: int, payload: CommentIn):
+    comment = services.comment_add(
+        member=request.auth, target="answer", target_id=answer_id, body=payload.body
+    )
+    return Status(201, comment_payload(comment, question_id=comment.answer.question_id))
+
+
+@router.delete("/comments/{comment_id}/", response={200: DeletedOut, **ERRORS})
+def comment_delete(request: HttpRequest, comment_id: int):
+    return {
+        "id": services.comment_delete(member=request.auth, comment_id=comment_id),
+        "deleted": True,
+    }
+
+
+def _revisions_out(views) -> list[dict]:
+    return [
+        {
+            "number": view.revision.number,
+            "author": member_payload(view.revision.author) if view.revision.author else None,
+            "created": iso_utc(view.revision.created),
+            "title": view.revision.title,
+            "tags": view.revision.tags.split(),
+            "body": view.revision.body,
+            "diff": [[mark, line] for mark, line in view.diff],
+        }
+        for view in views
+    ]
+
+
+@router.get(
+    "/questions/{question_id}/revisions/", response={200: list[RevisionOut], **ERRORS}, auth=None
+)
+def question_revisions(request: HttpRequest, question_id: int):
+    question = selectors.question_get(question_id=question_id)
+    return _revisions_out(selectors.post_revisions(question=question))
+
+
+@router.get(
+    "/answers/{answer_id}/revisions/", response={200: list[RevisionOut], **ERRORS}, auth=None
+)
+def answer_revisions(request: HttpRequest, answer_id: int):
+    answer = selectors.answer_get(answer_id=answer_id, member=request.user)
+    return _revisions_out(selectors.post_revisions(answer=answer))
+
+
+@router.post("/questions/{question_id}/follow/", response={200: FollowOut, **ERRORS})
+def question_follow(request: HttpRequest, question_id: int, payload: FollowIn | None = None):
+    on = payload.on if payload else True
+    return {"following": services.follow_set(member=request.auth, question_id=question_id, on=on)}
+
+
+@router.post("/tags/{slug}/follow/", response={200: FollowOut, **ERRORS})
+def tag_follow(request: HttpRequest, slug: str, payload: FollowIn | None = None):
+    on = payload.on if payload else True
+    return {"following": services.follow_set(member=request.auth, tag=slug[:35], on=on)}
+
+
+@router.get("/tags/", response={200: list[TagCountOut], **ERRORS}, auth=None)
+def tags_list(request: HttpRequest):
+    return [{**tag_payload(tag), "questions": tag.used} for tag in selectors.tags_popular()]
+
+
+@router.post("/questions/{question_id}/close/", response={200: QuestionOut, **ERRORS})
+def question_close(request: HttpRequest, question_id: int, payload: CloseIn):
+    services.question_close_duplicate(
+        moderator=request.auth, question_id=question_id, duplicate_of=payload.duplicate_of
+    )
+    return question_payload(selectors.question_get(question_id=question_id))
+
+
+@router.post("/questions/{question_id}/reopen/", response={200: QuestionOut, **ERRORS})
+def question_reopen(request: HttpRequest, question_id: int):
+    services.question_reopen(moderator=request.auth, question_id=question_id)
+    return question_payload(selectors.question_get(question_id=question_id))

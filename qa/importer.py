@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,16 +112,27 @@ class ImportReport:
         return lines
 
 
+Progress = Callable[[str, int, int], None]  # (file name, bytes read, file size)
+_progress: ContextVar[Progress | None] = ContextVar("import_progress", default=None)
+
+
 def _rows(path: Path) -> Iterator[dict[str, str]]:
     """Each <row>'s attributes, streamed; each element is cleared once read.
 
     The dump is a file an operator chose, not upload input; ElementTree never fetches
     external entities, and expat >= 2.4.1 refuses entity-expansion ("billion laughs") bombs.
     """
-    for _event, element in ET.iterparse(path, events=("end",)):  # noqa: S314
-        if element.tag == "row":
-            yield dict(element.attrib)
-        element.clear()
+    progress = _progress.get()
+    size = path.stat().st_size
+    with path.open("rb") as stream:
+        for n, (_event, element) in enumerate(ET.iterparse(stream, events=("end",))):  # noqa: S314
+            if element.tag == "row":
+                yield dict(element.attrib)
+                if progress is not None and n % 200 == 0:
+                    progress(path.name, stream.tell(), size)
+            element.clear()
+    if progress is not None:
+        progress(path.name, size, size)
 
 
 def _when(text: str) -> datetime:
@@ -211,8 +223,13 @@ def _tags(names: list[str], cache: dict[str, Tag], report: ImportReport) -> list
 
 
 @transaction.atomic
-def stackexchange_import(*, directory: Path, site: str | None = None) -> ImportReport:
-    """Import Posts.xml and Votes.xml from `directory`. All or nothing."""
+def stackexchange_import(
+    *, directory: Path, site: str | None = None, progress: Progress | None = None
+) -> ImportReport:
+    """Import Posts.xml and Votes.xml from `directory`. All or nothing.
+
+    `progress(file_name, bytes_read, size)` is called as each file streams by."""
+    token = _progress.set(progress)
     try:
         return _import(directory=Path(directory), site=site)
     except ET.ParseError as error:
@@ -221,6 +238,8 @@ def stackexchange_import(*, directory: Path, site: str | None = None) -> ImportR
         raise ImportFailed(
             f"The dump has a malformed row ({error!r}); nothing was imported."
         ) from None
+    finally:
+        _progress.reset(token)
 
 
 def _import(*, directory: Path, site: str | None) -> ImportReport:

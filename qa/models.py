@@ -38,7 +38,7 @@ class Tag(models.Model):
         return self.slug
 
     def get_absolute_url(self) -> str:
-        return f"{reverse('qa:question_list')}?tag={self.slug}"
+        return reverse("qa:tag_detail", args=[self.slug])
 
 
 LICENCE_URLS = {
@@ -92,6 +92,25 @@ class Question(Provenance):
     )
     is_locked = models.BooleanField(default=False, help_text="Moderator lock: no new posts.")
     tags = models.ManyToManyField(Tag, related_name="questions", blank=True)
+    view_count = models.PositiveIntegerField(default=0, help_text="Once per member per day.")
+    addressed_organisation = models.ForeignKey(
+        "community.Organisation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="questions_addressed",
+    )
+    addressed_member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="questions_addressed",
+    )
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates"
+    )
+    closed = models.DateTimeField(null=True, blank=True, help_text="Closed as a duplicate.")
     stream = models.OneToOneField("realtime.Stream", on_delete=models.PROTECT, related_name="+")
 
     class Meta:
@@ -109,6 +128,8 @@ class Question(Provenance):
             models.Index(fields=["-last_activity", "-id"], name="question_active"),
             models.Index(fields=["answer_count", "-created", "-id"], name="question_unanswered"),
         ]
+        # Full-text search indexes (PostgreSQL GIN, SQLite FTS5) are made by migration
+        # 0002 for the database in use; see qa/search.py.
 
     def __str__(self) -> str:
         return self.title
@@ -193,3 +214,139 @@ class Vote(models.Model):
     def __str__(self) -> str:
         target = f"question {self.question_id}" if self.question_id else f"answer {self.answer_id}"
         return f"{self.member_id} {self.value:+d} on {target}"
+
+
+class QuestionView(models.Model):
+    """One row per member per question per day: a question's views count once a day."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question", "member", "day"], name="question_view_once_a_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} viewed {self.question_id} on {self.day}"
+
+
+class Revision(models.Model):
+    """One version of a question or an answer. Revision 1 is the original post."""
+
+    question = models.ForeignKey(
+        Question, null=True, blank=True, on_delete=models.CASCADE, related_name="revisions"
+    )
+    answer = models.ForeignKey(
+        Answer, null=True, blank=True, on_delete=models.CASCADE, related_name="revisions"
+    )
+    number = models.PositiveIntegerField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(default=timezone.now)
+    title = models.CharField(max_length=300, blank=True, default="")
+    body = models.TextField()
+    tags = models.CharField(max_length=300, blank=True, default="", help_text="Space separated.")
+    summary = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question", "number"],
+                condition=Q(question__isnull=False),
+                name="revision_number_per_question",
+            ),
+            models.UniqueConstraint(
+                fields=["answer", "number"],
+                condition=Q(answer__isnull=False),
+                name="revision_number_per_answer",
+            ),
+            models.CheckConstraint(
+                condition=(Q(question__isnull=False) & Q(answer__isnull=True))
+                | (Q(question__isnull=True) & Q(answer__isnull=False)),
+                name="revision_exactly_one_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Revision {self.number} of {'question' if self.question_id else 'answer'} {self.question_id or self.answer_id}"
+
+
+class Comment(models.Model):
+    """A short remark on a question or an answer (no votes, no threading)."""
+
+    question = models.ForeignKey(
+        Question, null=True, blank=True, on_delete=models.CASCADE, related_name="comments"
+    )
+    answer = models.ForeignKey(
+        Answer, null=True, blank=True, on_delete=models.CASCADE, related_name="comments"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField()
+    html = models.TextField()
+    created = models.DateTimeField(default=timezone.now)
+    source_site = models.CharField(max_length=100, blank=True, default="")
+    source_id = models.PositiveIntegerField(null=True, blank=True)
+    source_author = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        ordering = ["created", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(question__isnull=False) & Q(answer__isnull=True))
+                | (Q(question__isnull=True) & Q(answer__isnull=False)),
+                name="comment_exactly_one_target",
+            ),
+            models.UniqueConstraint(
+                fields=["source_site", "source_id"],
+                condition=~Q(source_site=""),
+                name="comment_unique_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on {'question' if self.question_id else 'answer'} {self.question_id or self.answer_id}"
+
+
+class Follow(models.Model):
+    """A member follows a question or a tag and is told of new answers/questions."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="qa_follows"
+    )
+    question = models.ForeignKey(
+        Question, null=True, blank=True, on_delete=models.CASCADE, related_name="follows"
+    )
+    tag = models.ForeignKey(
+        Tag, null=True, blank=True, on_delete=models.CASCADE, related_name="follows"
+    )
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "question"],
+                condition=Q(question__isnull=False),
+                name="follow_one_per_question",
+            ),
+            models.UniqueConstraint(
+                fields=["member", "tag"],
+                condition=Q(tag__isnull=False),
+                name="follow_one_per_tag",
+            ),
+            models.CheckConstraint(
+                condition=(Q(question__isnull=False) & Q(tag__isnull=True))
+                | (Q(question__isnull=True) & Q(tag__isnull=False)),
+                name="follow_exactly_one_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} follows {'question ' + str(self.question_id) if self.question_id else 'tag ' + str(self.tag_id)}"

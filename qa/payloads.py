@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from community.payloads import iso_utc, member_payload
-from qa.models import Answer, Question, Tag
+from qa.models import Answer, Comment, Question, Tag
 
 
 def tag_payload(tag: Tag) -> dict[str, Any]:
@@ -59,4 +59,32 @@ def question_payload(question: Question) -> dict[str, Any]:
         "tags": [tag_payload(tag) for tag in question.tags.all()],
         "source": source_payload(question),
         "url": question.get_absolute_url(),
+        "view_count": question.view_count,
+        "duplicate_of": question.duplicate_of_id,
+        "addressed_to": addressed_payload(question),
+    }
+
+
+def addressed_payload(question: Question) -> dict[str, Any] | None:
+    """select_related("addressed_organisation", "addressed_member") keeps this query-free."""
+    if question.addressed_organisation_id:
+        organisation = question.addressed_organisation
+        return {"kind": "organisation", "id": organisation.pk, "name": organisation.name}
+    if question.addressed_member_id:
+        member = question.addressed_member
+        return {"kind": "member", "id": member.pk, "name": member.name}
+    return None
+
+
+def comment_payload(comment: Comment, *, question_id: int | None = None) -> dict[str, Any]:
+    return {
+        "id": comment.pk,
+        "question_id": question_id if question_id is not None else comment.question_id,
+        "target": "answer" if comment.answer_id else "question",
+        "target_id": comment.answer_id or comment.question_id,
+        "author": member_payload(comment.author) if comment.author else None,
+        "source_author": comment.source_author or None,
+        "body": comment.body,
+        "html": comment.html,
+        "created": iso_utc(comment.created),
     }

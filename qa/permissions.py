@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from community.models import Member
 from community.permissions import is_moderator
-from qa.models import Answer, Question
+from qa.models import Answer, Comment, Question
 
 
 def _signed_in(member: Member | None) -> bool:
@@ -32,3 +32,16 @@ def access_post_edit(member: Member | None, post: Question | Answer) -> bool:
 def access_vote(member: Member | None, post: Question | Answer) -> bool:
     """Any signed-in member except the post's author."""
     return _signed_in(member) and post.author_id != member.pk
+
+
+def access_post_delete(member: Member | None, post: Answer) -> bool:
+    """Own local answers, or any answer as a moderator."""
+    if not _signed_in(member):
+        return False
+    if is_moderator(member):
+        return True
+    return not post.is_imported and post.author_id == member.pk
+
+
+def access_comment_delete(member: Member | None, comment: Comment) -> bool:
+    return _signed_in(member) and (comment.author_id == member.pk or is_moderator(member))

@@ -8,31 +8,39 @@ transaction as the row they count. `counters_recount` finds any drift.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from community.errors import Forbidden, NotFound, PostingRefused, ServiceError
 from community.markup import render_markdown
-from community.models import Member, ModerationLog, Sector
+from community.models import Member, ModerationLog, Organisation, Sector
 from community.moderation import can_post, member_mute_active, text_check
 from community.payloads import iso_utc
 from community.permissions import is_moderator
-from qa.models import Answer, Question, Tag, Vote
-from qa.payloads import answer_payload
-from qa.permissions import access_post_edit, access_question_accept
+from qa import notify
+from qa.models import Answer, Comment, Follow, Question, QuestionView, Revision, Tag, Vote
+from qa.payloads import answer_payload, comment_payload
+from qa.permissions import (
+    access_comment_delete,
+    access_post_delete,
+    access_post_edit,
+    access_question_accept,
+)
 from qa.selectors import sector_tag_slug
 from realtime.events import event_append, stream_create, stream_label
 from realtime.models import Stream
 
 TAG_MAX_CHARS = 35
 TAGS_MAX = 5
-TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9+.#-]*\Z")
+TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9+.-]*\Z")  # no "#": it ends a URL's path
+COMMENT_MAX_CHARS = 600
 SECTOR_TAG_PREFIX = "sector-"
 
 
@@ -78,7 +86,7 @@ def _tags_invalid(detail: str) -> ServiceError:
 
 def tags_clean(tags: object) -> list[str]:
     """Validate tag names (no writes): 1 to 5 tags, each 1 to 35 characters of
-    lower-case letters, digits and `+ . # -`, starting with a letter or digit.
+    lower-case letters, digits and `+ . -`, starting with a letter or digit.
     Upper case is folded to lower case; repeats are dropped; blanks are ignored."""
     if isinstance(tags, str) or not isinstance(tags, list | tuple):
         raise _tags_invalid("Tags must be a list of tag names.")
@@ -97,7 +105,7 @@ def tags_clean(tags: object) -> list[str]:
         if not TAG_PATTERN.match(name):
             raise _tags_invalid(
                 f"The tag “{shown}” is not allowed: use lower-case letters, digits and "
-                "+ . # - only, with no spaces, starting with a letter or digit."
+                "+ . - only (no spaces, slashes or #), starting with a letter or digit."
             )
         if name not in names:
             names.append(name)
@@ -160,12 +168,32 @@ def sector_tags_sync() -> int:
 # --- questions -------------------------------------------------------------------------
 
 
+_HAS_WORD = re.compile(r"[^\W_]")
+
+
 def _title_clean(title: object) -> str:
     try:
         text_check(text=title, max_chars=_title_max(), what="Title")
     except ServiceError as error:
         raise _on_field(error, "title") from None
+    if not _HAS_WORD.search(title):
+        raise ServiceError(
+            "empty",
+            "Title has no words: write it as a question in plain text.",
+            fields={"title": "Title has no words."},
+        )
     return " ".join(title.split())
+
+
+def _rendered_nonblank(html: str, what: str) -> str:
+    """A body of only markup (`**`, `---`, `[](x)`, `<b></b>`) renders to nothing: refuse it."""
+    if "<img" in html or strip_tags(html).strip():
+        return html
+    raise ServiceError(
+        "empty",
+        f"{what} has no text once its formatting is applied.",
+        fields={"body": f"{what} has no text."},
+    )
 
 
 def _body_allowed(
@@ -201,24 +229,97 @@ def question_stream_label(question: Question) -> None:
     stream_label(stream_id=question.stream_id, label=f"question:{question.pk}")
 
 
+def _addressee_resolve(
+    member: Member, addressed_to: object
+) -> tuple[Organisation | None, Member | None]:
+    """`{"kind": "organisation"|"member", "id": N}` or None."""
+    if addressed_to is None:
+        return None, None
+
+    def invalid(detail: str) -> ServiceError:
+        return ServiceError("invalid", detail, fields={"addressed_to": detail})
+
+    if not isinstance(addressed_to, dict) or set(addressed_to) != {"kind", "id"}:
+        raise invalid('Address a question with {"kind": "organisation" or "member", "id": N}.')
+    kind, pk = addressed_to["kind"], addressed_to["id"]
+    if isinstance(pk, bool) or not isinstance(pk, int) or pk < 1:
+        raise invalid("The id of whom you ask must be a whole number.")
+    if kind == "organisation":
+        organisation = Organisation.objects.filter(pk=pk).first()
+        if organisation is None:
+            raise invalid("There is no such organisation.")
+        if organisation.pk == member.organisation_id:
+            raise invalid("You cannot address a question to your own organisation.")
+        return organisation, None
+    if kind == "member":
+        addressee = Member.objects.filter(pk=pk, is_active=True).first()
+        if addressee is None:
+            raise invalid("There is no such member.")
+        if addressee.pk == member.pk:
+            raise invalid("You cannot address a question to yourself.")
+        return None, addressee
+    raise invalid('"kind" is "organisation" or "member".')
+
+
+def _revision_add(
+    post: Question | Answer, *, member: Member, title: str = "", tags: list[str] | None = None
+) -> Revision:
+    """The next revision of a post; the caller holds the question's row lock."""
+    target = {"question": post} if isinstance(post, Question) else {"answer": post}
+    number = Revision.objects.filter(**target).count() + 1
+    return Revision.objects.create(
+        **target,
+        number=number,
+        author=member,
+        title=title,
+        body=post.body,
+        tags=" ".join(tags or []),
+        created=post.updated or post.created,
+    )
+
+
+def _revision_baseline(post: Question | Answer, *, title: str = "", tags=None) -> None:
+    """Posts from before revisions were kept get their current text as revision 1."""
+    target = {"question": post} if isinstance(post, Question) else {"answer": post}
+    if not Revision.objects.filter(**target).exists():
+        _revision_add(post, member=post.author, title=title, tags=tags)
+
+
 @transaction.atomic
-def question_ask(*, member: Member, title: object, body: object, tags: object) -> Question:
+def question_ask(
+    *,
+    member: Member,
+    title: object,
+    body: object,
+    tags: object,
+    addressed_to: object = None,
+) -> Question:
     _signed_in_required(member)
     title = _title_clean(title)
     names = tags_clean(tags)
+    organisation, addressee = _addressee_resolve(member, addressed_to)
     body = _body_allowed(member=member, body=body, what="Question")
     now = timezone.now()
+    html = _rendered_nonblank(render_markdown(body), "Question")
     question = Question.objects.create(
         title=title,
         body=body,
-        html=render_markdown(body),
+        html=html,
         author=member,
         created=now,
         last_activity=now,
         stream=question_stream(),
+        addressed_organisation=organisation,
+        addressed_member=addressee,
     )
     question_stream_label(question)
-    question.tags.set(_tags_resolve(names))
+    tag_rows = _tags_resolve(names)
+    question.tags.set(tag_rows)
+    _revision_add(question, member=member, title=title, tags=names)
+    Follow.objects.create(member=member, question=question)  # askers hear of answers
+    if organisation or addressee:
+        notify.question_addressed(question=question)
+    notify.question_created(question=question, tag_ids=[tag.pk for tag in tag_rows])
     return question
 
 
@@ -248,10 +349,16 @@ def question_edit(
     body = _body_allowed(
         member=member, body=body, what="Question", thread_locked=question.is_locked, count=False
     )
-    question.title, question.body, question.html = title, body, render_markdown(body)
+    old_tags = sorted(question.tags.values_list("slug", flat=True))
+    if (title, body, sorted(names)) == (question.title, question.body, old_tags):
+        return question  # nothing changed: no revision, no event
+    _revision_baseline(question, title=question.title, tags=old_tags)
+    html = _rendered_nonblank(render_markdown(body), "Question")
+    question.title, question.body, question.html = title, body, html
     question.updated = question.last_activity = timezone.now()
     question.save(update_fields=["title", "body", "html", "updated", "last_activity"])
     question.tags.set(_tags_resolve(names))
+    _revision_add(question, member=member, title=title, tags=names)
     event_append(
         stream_id=question.stream_id,
         kind="question.edited",
@@ -271,7 +378,11 @@ def _question_state_publish(question: Question) -> None:
     event_append(
         stream_id=question.stream_id,
         kind="question.updated",
-        data={"id": question.pk, "locked": question.is_locked},
+        data={
+            "id": question.pk,
+            "locked": question.is_locked,
+            "duplicate_of": question.duplicate_of_id,
+        },
     )
 
 
@@ -320,16 +431,27 @@ def question_unlock(*, moderator: Member, question_id: object) -> Question:
 def answer_post(*, member: Member, question_id: object, body: object) -> Answer:
     _signed_in_required(member)
     question = _question_locked(question_id)
+    _closed_check(member, question)
     body = _body_allowed(member=member, body=body, what="Answer", thread_locked=question.is_locked)
     now = timezone.now()
+    html = _rendered_nonblank(render_markdown(body), "Answer")
     answer = Answer.objects.create(
-        question=question, body=body, html=render_markdown(body), author=member, created=now
+        question=question, body=body, html=html, author=member, created=now
     )
     Question.objects.filter(pk=question.pk).update(
         answer_count=F("answer_count") + 1, last_activity=now
     )
+    _revision_add(answer, member=member)
     event_append(stream_id=question.stream_id, kind="answer.created", data=answer_payload(answer))
+    notify.answer_created(question=question, answer=answer)
     return answer
+
+
+def _closed_check(member: Member, question: Question) -> None:
+    if question.duplicate_of_id and not is_moderator(member):
+        raise PostingRefused(
+            "thread_locked", "This question is closed as a duplicate; answer the original."
+        )
 
 
 def _answer_locked(answer_id: object) -> tuple[Question, Answer]:
@@ -360,8 +482,13 @@ def answer_edit(*, member: Member, answer_id: object, body: object) -> Answer:
     body = _body_allowed(
         member=member, body=body, what="Answer", thread_locked=question.is_locked, count=False
     )
-    answer.body, answer.html, answer.updated = body, render_markdown(body), timezone.now()
+    if body == answer.body:
+        return answer  # nothing changed: no revision, no event
+    _revision_baseline(answer)
+    html = _rendered_nonblank(render_markdown(body), "Answer")
+    answer.body, answer.html, answer.updated = body, html, timezone.now()
     answer.save(update_fields=["body", "html", "updated"])
+    _revision_add(answer, member=member)
     event_append(
         stream_id=question.stream_id,
         kind="answer.edited",
@@ -562,6 +689,7 @@ class Drift:
     answer_scores: list[tuple[int, int, int]]
     answer_counts: list[tuple[int, int, int]]
     accepted: list[int]
+    view_counts: list[tuple[int, int, int]] = field(default_factory=list)
     questions: int = 0
     answers: int = 0
 
@@ -572,6 +700,7 @@ class Drift:
             + len(self.answer_scores)
             + len(self.answer_counts)
             + len(self.accepted)
+            + len(self.view_counts)
         )
 
 
@@ -599,14 +728,33 @@ def counters_recount(*, fix: bool = False) -> Drift:
         .annotate(n=Count("pk"))
         .values("n")
     )
+    views = (
+        QuestionView.objects.filter(question=OuterRef("pk"))
+        .order_by()
+        .values("question")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     questions = Question.objects.select_for_update().annotate(
         votes_total=_vote_sum("question"),
         visible_answers=Coalesce(Subquery(visible, output_field=IntegerField()), Value(0)),
+        views_total=Coalesce(Subquery(views, output_field=IntegerField()), Value(0)),
     )
     drift = Drift([], [], [], [])
     for question in questions.values(
-        "pk", "score", "imported_score", "votes_total", "answer_count", "visible_answers"
+        "pk",
+        "score",
+        "imported_score",
+        "votes_total",
+        "answer_count",
+        "visible_answers",
+        "view_count",
+        "views_total",
     ):
+        if question["view_count"] != question["views_total"]:
+            drift.view_counts.append(
+                (question["pk"], question["view_count"], question["views_total"])
+            )
         drift.questions += 1
         expected = question["imported_score"] + question["votes_total"]
         if question["score"] != expected:
@@ -630,7 +778,227 @@ def counters_recount(*, fix: bool = False) -> Drift:
             Question.objects.filter(pk=pk).update(score=expected)
         for pk, _stored, expected in drift.answer_counts:
             Question.objects.filter(pk=pk).update(answer_count=expected)
+        for pk, _stored, expected in drift.view_counts:
+            Question.objects.filter(pk=pk).update(view_count=expected)
         for pk, _stored, expected in drift.answer_scores:
             Answer.objects.filter(pk=pk).update(score=expected)
         Question.objects.filter(pk__in=drift.accepted).update(accepted_answer=None)
     return drift
+
+
+# --- deleting answers ------------------------------------------------------------------
+
+
+@transaction.atomic
+def answer_delete(*, member: Member, answer_id: object) -> int:
+    """The author (or a moderator) deletes an answer for good: its votes, comments and
+    revisions go with it; it stops counting; if it was accepted, nothing is accepted."""
+    _signed_in_required(member)
+    question, answer = _answer_locked(answer_id)
+    if answer.is_hidden and not is_moderator(member):
+        raise NotFound("No such answer.")
+    if not access_post_delete(member, answer):
+        raise Forbidden("You can only delete your own answers.")
+    if question.is_locked and not is_moderator(member):
+        raise PostingRefused("thread_locked", "This thread is locked.")
+    pk = answer.pk
+    was_accepted = question.accepted_answer_id == pk
+    changes: dict[str, Any] = {}
+    if not answer.is_hidden:
+        changes["answer_count"] = F("answer_count") - 1
+    if was_accepted:
+        changes["accepted_answer"] = None
+    if changes:
+        Question.objects.filter(pk=question.pk).update(**changes)
+    answer.delete()
+    if is_moderator(member) and answer.author_id != member.pk:
+        ModerationLog.objects.create(actor=member, action="answer.delete", target=f"answer:{pk}")
+    event_append(
+        stream_id=question.stream_id,
+        kind="answer.deleted",
+        data={"id": pk, "question_id": question.pk},
+    )
+    if was_accepted:
+        question.accepted_answer = None
+        _accepted_publish(question, pk)
+    return pk
+
+
+# --- comments --------------------------------------------------------------------------
+
+
+def _comment_target(target: object, target_id: object) -> tuple[Question, Answer | None]:
+    if target == "question":
+        return _question_locked(target_id), None
+    if target == "answer":
+        question, answer = _answer_locked(target_id)
+        if answer.is_hidden:
+            raise NotFound("No such answer.")
+        return question, answer
+    raise ServiceError(
+        "invalid", "Comment on a question or an answer.", fields={"target": "question or answer"}
+    )
+
+
+@transaction.atomic
+def comment_add(*, member: Member, target: object, target_id: object, body: object) -> Comment:
+    """A short comment (at most 600 characters) on a question or an answer."""
+    _signed_in_required(member)
+    question, answer = _comment_target(target, target_id)
+    try:
+        body = can_post(
+            member=member,
+            body=body,
+            thread_locked=question.is_locked,
+            max_chars=COMMENT_MAX_CHARS,
+            what="Comment",
+        )
+    except PostingRefused as error:
+        if error.code in {"empty", "too_long", "invalid"}:
+            raise _on_field(error, "body") from None
+        raise
+    comment = Comment.objects.create(
+        question=None if answer else question,
+        answer=answer,
+        author=member,
+        body=body.strip(),
+        html=_rendered_nonblank(render_markdown(body.strip()), "Comment"),
+    )
+    event_append(
+        stream_id=question.stream_id,
+        kind="comment.created",
+        data=comment_payload(comment, question_id=question.pk),
+    )
+    return comment
+
+
+@transaction.atomic
+def comment_delete(*, member: Member, comment_id: object) -> int:
+    _signed_in_required(member)
+    comment_id = _id_check(comment_id, "comment")
+    found = Comment.objects.filter(pk=comment_id).values("question_id", "answer__question_id")
+    row = found.first()
+    if row is None:
+        raise NotFound("No such comment.")
+    question = _question_locked(row["question_id"] or row["answer__question_id"])
+    comment = Comment.objects.select_for_update().get(pk=comment_id)
+    if not access_comment_delete(member, comment):
+        raise Forbidden("You can only delete your own comments.")
+    comment.delete()
+    event_append(
+        stream_id=question.stream_id,
+        kind="comment.deleted",
+        data={"id": comment_id, "question_id": question.pk},
+    )
+    return comment_id
+
+
+# --- views and follows -----------------------------------------------------------------
+
+
+def question_view_record(*, member: Member | None, question_id: int) -> bool:
+    """Count a view once per member per day (London date). Anonymous views are not counted.
+
+    One query when the view is already counted today (INSERT ... ON CONFLICT DO NOTHING
+    RETURNING, on PostgreSQL and SQLite alike), two when it is new.
+    """
+    if member is None or not member.is_authenticated:
+        return False
+    table = QuestionView._meta.db_table
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (question_id, member_id, day) VALUES (%s, %s, %s) "  # noqa: S608
+            "ON CONFLICT DO NOTHING RETURNING id",
+            [question_id, member.pk, timezone.localdate()],
+        )
+        if cursor.fetchone() is None:
+            return False
+        Question.objects.filter(pk=question_id).update(view_count=F("view_count") + 1)
+    return True
+
+
+@transaction.atomic
+def follow_set(*, member: Member, on: bool, question_id: object = None, tag: object = None) -> bool:
+    """Follow (on=True) or unfollow a question or a tag. Returns whether now following."""
+    _signed_in_required(member)
+    if not isinstance(on, bool):
+        raise ServiceError("invalid", "on is true or false.", fields={"on": "true or false"})
+    if (question_id is None) == (tag is None):
+        raise ServiceError("invalid", "Follow a question or a tag.")
+    if question_id is not None:
+        question = _question_locked(question_id)
+        target: dict[str, Any] = {"question": question}
+    else:
+        usable = isinstance(tag, str) and "\x00" not in tag  # PostgreSQL refuses NUL in text
+        found = Tag.objects.filter(slug=tag).first() if usable else None
+        if found is None:
+            raise NotFound("No such tag.")
+        target = {"tag": found}
+    if on:
+        Follow.objects.get_or_create(member=member, **target)
+    else:
+        Follow.objects.filter(member=member, **target).delete()
+    return on
+
+
+# --- closing as a duplicate ------------------------------------------------------------
+
+
+@transaction.atomic
+def question_close_duplicate(
+    *, moderator: Member, question_id: object, duplicate_of: object
+) -> Question:
+    """Close a question as a duplicate of another: a link shown on both, no new answers."""
+    _moderator_required(moderator)
+    duplicate_of = _id_check(duplicate_of, "question")
+    question = _question_locked(question_id)
+    if duplicate_of == question.pk:
+        raise ServiceError(
+            "invalid",
+            "A question cannot be a duplicate of itself.",
+            fields={"duplicate_of": "Choose another question."},
+        )
+    original = Question.objects.filter(pk=duplicate_of).values("pk", "duplicate_of_id").first()
+    if original is None:
+        raise ServiceError(
+            "invalid",
+            "There is no question with that id.",
+            fields={"duplicate_of": "No such question."},
+        )
+    if original["duplicate_of_id"] is not None:
+        raise ServiceError(
+            "invalid",
+            "That question is itself closed as a duplicate; link to its original.",
+            fields={"duplicate_of": "Closed as a duplicate itself."},
+        )
+    if question.duplicates.exists():
+        raise ServiceError(
+            "invalid",
+            "Other questions are closed as duplicates of this one; it stays open.",
+            fields={"duplicate_of": "This question is an original."},
+        )
+    question.duplicate_of_id = duplicate_of
+    question.closed = timezone.now()
+    question.save(update_fields=["duplicate_of", "closed"])
+    ModerationLog.objects.create(
+        actor=moderator,
+        action="question.duplicate",
+        target=f"question:{question.pk}",
+        reason=f"duplicate of question:{duplicate_of}",
+    )
+    _question_state_publish(question)
+    return question
+
+
+@transaction.atomic
+def question_reopen(*, moderator: Member, question_id: object) -> Question:
+    _moderator_required(moderator)
+    question = _question_locked(question_id)
+    if question.duplicate_of_id is not None:
+        question.duplicate_of_id, question.closed = None, None
+        question.save(update_fields=["duplicate_of", "closed"])
+        ModerationLog.objects.create(
+            actor=moderator, action="question.reopen", target=f"question:{question.pk}"
+        )
+        _question_state_publish(question)
+    return question

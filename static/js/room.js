@@ -133,6 +133,7 @@ export class RoomClient {
       case "message.edited": {
         const el = this.messages.querySelector(`[data-id="${data.id}"]`);
         if (el) {
+          el.dataset.body = data.body;
           el.querySelector(".body").innerHTML = data.html; // sanitised by the server's renderer
           if (!el.querySelector(".edited")) {
             const mark = document.createElement("span");
@@ -160,6 +161,8 @@ export class RoomClient {
     li.dataset.id = data.id;
     li.dataset.seq = seq;
     li.dataset.author = data.author.id;
+    li.dataset.authorName = data.author.name;
+    li.dataset.body = data.body;
     const meta = document.createElement("div");
     meta.className = "meta";
     const author = document.createElement("a");
@@ -183,7 +186,85 @@ export class RoomClient {
     body.className = "body";
     body.innerHTML = data.html; // sanitised server-side by markdown-it + nh3
     li.append(meta, body);
+    this.decorate(li);
     return li;
+  }
+
+  // --- own messages and moderation ------------------------------------------------
+  decorate(li) {
+    li.querySelector(".actions")?.remove();
+    const own = Number(li.dataset.author) === this.memberId;
+    if (!own && !this.canModerate) return;
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    const button = (label, handler) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "link";
+      b.textContent = label;
+      b.addEventListener("click", handler);
+      actions.append(b);
+    };
+    if (own) button("Edit", () => this.startEdit(li));
+    button("Delete", () => {
+      if (confirm("Delete this message for everyone?")) this.send({ type: "delete", id: Number(li.dataset.id) });
+    });
+    if (!own && this.canModerate) button("Mute member", () => this.muteMember(li));
+    li.querySelector(".meta").append(actions);
+  }
+
+  decorateAll() {
+    this.messages.querySelectorAll("li.message").forEach((li) => this.decorate(li));
+  }
+
+  startEdit(li) {
+    if (li.querySelector("form.edit")) return;
+    const body = li.querySelector(".body");
+    const form = document.createElement("form");
+    form.className = "edit";
+    const area = document.createElement("textarea");
+    area.value = li.dataset.body || "";
+    area.rows = 2;
+    area.setAttribute("aria-label", "Edit message");
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.textContent = "Save";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "link";
+    cancel.textContent = "Cancel";
+    form.append(area, save, cancel);
+    body.hidden = true;
+    body.after(form);
+    area.focus();
+    const close = () => { form.remove(); body.hidden = false; };
+    cancel.addEventListener("click", close);
+    area.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") close();
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+    });
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      if (area.value === li.dataset.body) { close(); return; }
+      this.pendingEdit = { li, text: area.value };
+      this.send({ type: "edit", id: Number(li.dataset.id), body: area.value });
+      close();
+    });
+  }
+
+  async muteMember(li) {
+    const name = li.dataset.authorName || "this member";
+    const reason = prompt(`Mute ${name} in this room? Reason (shown to them):`, "");
+    if (reason === null) return;
+    const token = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1];
+    const response = await fetch(`/api/v1/members/${li.dataset.author}/mute/`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": token || "" },
+      body: JSON.stringify({ scope: "room", room_id: Number(this.roomId), reason }),
+    });
+    const result = await response.json().catch(() => ({}));
+    this.showError(response.ok ? "" : result.detail || `Could not mute (HTTP ${response.status}).`);
   }
 
   // Same text as the server's template (_message.html): "3 Dec 2026, 17:06" in the
@@ -209,7 +290,10 @@ export class RoomClient {
       this.youMuted = state.you_muted;
       this.root.querySelector("#you-muted-notice").hidden = !state.you_muted;
     }
-    if ("can_moderate" in state) this.canModerate = state.can_moderate;
+    if ("can_moderate" in state && state.can_moderate !== this.canModerate) {
+      this.canModerate = state.can_moderate;
+      this.decorateAll();
+    }
     this.roomMuted = roomMuted;
     const muteForm = this.root.querySelector("#mute-form");
     const unmuteForm = this.root.querySelector("#unmute-form");
@@ -230,24 +314,54 @@ export class RoomClient {
     // Stored. The message.created event renders it; until then show it as sent.
     pending.el.dataset.state = "sent";
     pending.acked = true;
+    if (![...this.outbox.values()].some((p) => p.el.dataset.state === "failed")) this.showError("");
   }
 
   onError(frame) {
     if (frame.code === "resume_too_old") { location.reload(); return; }
     const pending = frame.client_id && this.outbox.get(frame.client_id);
     if (pending) {
-      pending.el.dataset.state = "failed";
       pending.el.querySelector(".status").textContent = frame.detail;
-      if (!RETRYABLE.has(frame.code)) {
-        // Refused for good: give the text back so nothing typed is lost.
-        this.outbox.delete(frame.client_id);
-        pending.el.remove();
-        if (!this.input.value) this.input.value = pending.body;
-      } else {
+      if (RETRYABLE.has(frame.code)) {
+        pending.el.dataset.state = "waiting";
         setTimeout(() => this.resend(frame.client_id), 3000);
+      } else {
+        // Refused for good. Nothing typed is lost: the text stays here until the
+        // member takes it back into the composer or discards it.
+        pending.el.dataset.state = "failed";
+        pending.failed = true;
+        this.offerRecovery(frame.client_id, pending);
       }
+    } else if (this.pendingEdit && frame.code !== "not_found") {
+      this.input.value = this.input.value ? `${this.input.value}\n${this.pendingEdit.text}` : this.pendingEdit.text;
+      this.pendingEdit = null;
     }
     this.showError(frame.detail);
+  }
+
+  offerRecovery(clientId, pending) {
+    if (pending.el.querySelector(".recover")) return;
+    const takeBack = document.createElement("button");
+    takeBack.type = "button";
+    takeBack.className = "link recover";
+    takeBack.textContent = "Edit and retry";
+    takeBack.addEventListener("click", () => {
+      this.input.value = this.input.value ? `${this.input.value}\n${pending.body}` : pending.body;
+      this.discard(clientId);
+      this.input.focus();
+    });
+    const discard = document.createElement("button");
+    discard.type = "button";
+    discard.className = "link recover";
+    discard.textContent = "Discard";
+    discard.addEventListener("click", () => this.discard(clientId));
+    pending.el.append(" ", takeBack, " ", discard);
+  }
+
+  discard(clientId) {
+    this.outbox.get(clientId)?.el.remove();
+    this.outbox.delete(clientId);
+    this.showError("");
   }
 
   onTyping(frame) {
@@ -310,7 +424,7 @@ export class RoomClient {
 
   resend(clientId) {
     const pending = this.outbox.get(clientId);
-    if (!pending || pending.acked || !this.ready) return;
+    if (!pending || pending.acked || pending.failed || !this.ready) return;
     pending.el.dataset.state = "sending";
     pending.el.querySelector(".status").textContent = "Sending…";
     this.send({ type: "send", client_id: clientId, body: pending.body });
@@ -318,7 +432,7 @@ export class RoomClient {
 
   flushOutbox() {
     for (const [clientId, pending] of this.outbox) {
-      if (!pending.acked) this.resend(clientId);
+      if (!pending.acked && !pending.failed) this.resend(clientId);
     }
   }
 

@@ -28,8 +28,20 @@ class Command(BaseCommand):
         if not directory.is_dir():
             raise CommandError(f"{directory} is not a folder.")
         try:
-            report = stackexchange_import(directory=directory, site=site)
+            report = stackexchange_import(directory=directory, site=site, progress=self._progress)
         except ImportFailed as error:
             raise CommandError(str(error)) from None
+        finally:
+            self.stderr.write("")
         for line in report.lines():
             self.stdout.write(line)
+
+    def _progress(self, name: str, done: int, size: int) -> None:
+        """A one-line bar on stderr (stdout keeps the report clean for scripts)."""
+        width = 30
+        filled = width * done // size if size else width
+        percent = 100 * done // size if size else 100
+        self.stderr.write(
+            f"\r{name:<14} [{'#' * filled}{'.' * (width - filled)}] {percent:3d}%", ending=""
+        )
+        self.stderr.flush()

@@ -22,12 +22,14 @@ class Command(BaseCommand):
             f"checked {drift.questions} questions and {drift.answers} answers; "
             f"drift: {drift.total} (question scores: {len(drift.question_scores)}, "
             f"answer scores: {len(drift.answer_scores)}, "
-            f"answer counts: {len(drift.answer_counts)}, accepted answers: {len(drift.accepted)})"
+            f"answer counts: {len(drift.answer_counts)}, view counts: {len(drift.view_counts)}, "
+            f"accepted answers: {len(drift.accepted)})"
         )
         for label, rows in (
             ("question score", drift.question_scores),
             ("answer score", drift.answer_scores),
             ("answer count", drift.answer_counts),
+            ("view count", drift.view_counts),
         ):
             for pk, stored, expected in rows:
                 self.stdout.write(f"  {label} {pk}: stored {stored}, expected {expected}")
