@@ -66,3 +66,49 @@ def test_older_history_loads_on_scroll_without_gaps_and_read_marker_moves(
             break
         alice.wait_for_timeout(100)
     assert state.last_read_seq == 121
+
+
+def test_edit_and_delete_own_message_from_the_page(
+    signed_in, daphne_server, member, other_member, room
+):
+    alice = open_room(signed_in(member), daphne_server, room)
+    bob = open_room(signed_in(other_member), daphne_server, room)
+    say(alice, "Meeting at 10")
+    sees_once(bob, "Meeting at 10")
+    message_id = alice.locator("#messages li.message", has_text="Meeting at 10").get_attribute(
+        "data-id"
+    )
+    mine = alice.locator(f"#message-{message_id}")
+    expect(
+        bob.locator("#messages li.message", has_text="Meeting at 10").locator(".actions")
+    ).to_have_count(0)
+    mine.locator(".actions button", has_text="Edit").click()
+    editor = mine.locator("form.edit textarea")
+    expect(editor).to_have_value("Meeting at 10")
+    editor.fill("Meeting at **11**")
+    editor.press("Enter")
+    expect(bob.locator("#messages li.message strong", has_text="11")).to_have_count(1)
+    expect(bob.locator("#messages li.message", has_text="Meeting at")).to_contain_text("(edited)")
+    alice.once("dialog", lambda dialog: dialog.accept())
+    mine.locator(".actions button", has_text="Delete").click()
+    expect(bob.locator("#messages li.message", has_text="Meeting at")).to_have_count(0)
+    expect(alice.locator("#messages li.message", has_text="Meeting at")).to_have_count(0)
+
+
+def test_text_refused_for_good_stays_recoverable(signed_in, daphne_server, member, moderator, room):
+    alice = open_room(signed_in(member), daphne_server, room)
+    services.room_mute(moderator=moderator, room_id=room.pk, reason="AGM")
+    # The page has not heard of the mute yet (no shared channel layer with this process),
+    # so it still sends; the server refuses and the text must not vanish.
+    alice.evaluate("window.convene.canPost = true")
+    say(alice, "my carefully written point")
+    failed = alice.locator('#outbox li[data-state="failed"]')
+    expect(failed).to_contain_text("my carefully written point")
+    expect(alice.locator("#composer-error")).to_contain_text("read-only")
+    alice.locator("#composer-body").evaluate("el => { el.disabled = false; }")
+    alice.locator("#composer-body").fill("another draft")
+    failed.locator("button", has_text="Edit and retry").click()
+    expect(alice.locator("#composer-body")).to_have_value(
+        "another draft\nmy carefully written point"
+    )
+    expect(failed).to_have_count(0)
