@@ -175,9 +175,10 @@ async def test_unknown_room_is_closed_4404(daphne_server, cookies):
         assert await close_code(socket) == 4404
 
 
-# Channels compares the Origin's host (not its port) with ALLOWED_HOSTS.
+# The Origin must be the page's own origin: host and port (config/security.py).
 @pytest.mark.parametrize(
-    "origin", ["https://evil.example", "http://127.0.0.1.evil.example", "null", None]
+    "origin",
+    ["https://evil.example", "http://127.0.0.1.evil.example", "http://127.0.0.1:1", "null", None],
 )
 async def test_foreign_or_missing_origin_is_refused_at_the_handshake(
     daphne_server, cookies, room, origin
