@@ -253,6 +253,8 @@ CONVENE = {
     "REPLAY_LIMIT": 1000,
     "PRESENCE_HEARTBEAT_SECONDS": float(os.environ.get("PRESENCE_HEARTBEAT_SECONDS", "10")),
     "PRESENCE_TIMEOUT_SECONDS": float(os.environ.get("PRESENCE_TIMEOUT_SECONDS", "30")),
+    # Joins and leaves are coalesced into one presence frame per stream per this interval.
+    "PRESENCE_FLUSH_SECONDS": float(os.environ.get("PRESENCE_FLUSH_SECONDS", "1")),
     # A socket that sends nothing (not even the client's 25 s ping) for this long is closed 4408.
     "WS_IDLE_SECONDS": float(os.environ.get("WS_IDLE_SECONDS", "120")),
     "WS_MAX_SOCKETS_PER_MEMBER": int(os.environ.get("WS_MAX_SOCKETS_PER_MEMBER", "30")),

@@ -70,7 +70,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # While a replay from the log runs, live events wait here (never block the hub).
     replay_buffer: list[dict[str, Any]] | None = None
     presence_connection: str | None = None
-    last_online: list | None = None
+    last_presence: dict | None = None
     groups_joined: tuple[str, ...] = ()
     # Room sockets show who is online; a member's own stream does not.
     track_presence = True
@@ -120,10 +120,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await hub.unsubscribe(group, self)
         if self.presence_connection:
             connection, self.presence_connection = self.presence_connection, None
-            online = await database_sync_to_async(presence_leave)(
-                connection=connection, stream_id=self.stream_id
-            )
-            await self._presence_publish(online)
+            await database_sync_to_async(presence_leave)(connection=connection)
+            hub.presence_changed(self.stream_id)
 
     # --- frames from the client ---------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
@@ -190,7 +188,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._replay(after=after, floor=last)
         await self._presence_enter()
         state = await self.stream_state()
-        state["online"] = self.last_online or []
+        if self.track_presence:
+            presence = self.last_presence or {"online": [], "count": 0}
+            state["online"], state["online_count"] = presence["online"], presence["count"]
         await self.send_json({"type": "ready", "last_seq": self.last_seq, "state": state})
 
     # --- ordered delivery -------------------------------------------------------------
@@ -242,10 +242,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if kind == "stream.event":
             await self._deliver(message)
         elif kind == "stream.ephemeral":
-            if self.last_seq is not None and message.get("sender") != self.presence_connection:
-                if "online" in message:
-                    self.last_online = message["online"]
-                await self.send(text_data=message["frame"])
+            if self.last_seq is None:
+                return
+            if "presence" in message:
+                if message["presence"] == self.last_presence:
+                    return
+                self.last_presence = message["presence"]
+            elif message.get("sender") == self.presence_connection:
+                return  # one's own typing
+            await self.send(text_data=message["frame"])
         elif kind == "member.state":
             if self.last_seq is not None:
                 await self.send_json({"type": "state", "state": await self.stream_state()})
@@ -264,32 +269,19 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         if self.presence_connection is None:
             self.presence_connection = uuid.uuid4().hex
-        online = await database_sync_to_async(presence_enter)(
+        self.last_presence = await database_sync_to_async(presence_enter)(
             stream_id=self.stream_id,
             member_id=self.scope["user"].pk,
             member=self.presence_member(),
             connection=self.presence_connection,
         )
-        self.last_online = online
-        await self._presence_publish(online)
+        hub.presence_changed(self.stream_id)
 
-    async def _presence_publish(self, online: list) -> None:
-        frame = _dumps({"type": "presence", "online": online})
-        await group_publish(
-            stream_group(self.stream_id),
-            {
-                "type": "stream.ephemeral",
-                "frame": frame,
-                "online": online,
-                "sender": self.presence_connection,
-            },
-        )
-
-    async def presence_refresh(self, online: list) -> None:
+    async def presence_refresh(self, presence: dict[str, Any]) -> None:
         """From the hub's heartbeat: tell the client if the online list changed."""
-        if self.last_seq is not None and online != self.last_online:
-            self.last_online = online
-            await self.send_json({"type": "presence", "online": online})
+        if self.last_seq is not None and presence != self.last_presence:
+            self.last_presence = presence
+            await self.send_json({"type": "presence", **presence})
 
     async def ephemeral_send(self, payload: dict[str, Any]) -> None:
         """Typing and the like: to every other socket of this stream, in every process."""

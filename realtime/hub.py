@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from typing import Any, Protocol
@@ -25,9 +26,9 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from realtime.events import event_message, events_after, stream_last_seqs
+from realtime.events import event_message, events_after, group_publish, stream_last_seqs
 from realtime.groups import stream_group
-from realtime.presence import presence_heartbeat
+from realtime.presence import presence_heartbeat, presence_online
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class StreamHub:
         self.channel: str | None = None
         self.members: dict[str, set[HubSocket]] = {}
         self.stream_seq: dict[str, int] = {}  # highest seq dispatched, per stream group
+        self.presence_dirty: set[int] = set()  # streams whose online list changed here
         self.tasks: list[asyncio.Task] = []
 
     # --- lifecycle ------------------------------------------------------------------
@@ -58,11 +60,13 @@ class StreamHub:
             return
         # A new event loop (tests start one per test): forget the old loop's state.
         self.loop, self.members, self.stream_seq, self.tasks = loop, {}, {}, []
+        self.presence_dirty = set()
         self.layer = get_channel_layer()
         self.channel = await self.layer.new_channel(prefix="hub.")
         self.tasks = [
             loop.create_task(self._receive_forever()),
             loop.create_task(self._refresh_forever()),
+            loop.create_task(self._presence_flush_forever()),
         ]
 
     # --- subscriptions ----------------------------------------------------------------
@@ -86,6 +90,27 @@ class StreamHub:
 
     def local(self, group: str) -> set[HubSocket]:
         return self.members.get(group, set())
+
+    def presence_changed(self, stream_id: int) -> None:
+        """Someone joined or left here; the next flush tells every process's sockets once."""
+        self.presence_dirty.add(stream_id)
+
+    async def _presence_flush_forever(self) -> None:
+        """Joins and leaves coalesced: at most one presence frame per stream per interval
+        (1,000 members joining cost ~10 frames per socket, not 1,000)."""
+        while True:
+            await asyncio.sleep(settings.CONVENE["PRESENCE_FLUSH_SECONDS"])
+            dirty, self.presence_dirty = self.presence_dirty, set()
+            for stream_id in dirty:
+                try:
+                    presence = await database_sync_to_async(presence_online)(stream_id=stream_id)
+                    frame = json.dumps({"type": "presence", **presence}, separators=(",", ":"))
+                    await group_publish(
+                        stream_group(stream_id),
+                        {"type": "stream.ephemeral", "frame": frame, "presence": presence},
+                    )
+                except Exception:
+                    logger.warning("presence flush failed", exc_info=True)
 
     # --- delivery -----------------------------------------------------------------------
     async def _receive_forever(self) -> None:

@@ -26,7 +26,13 @@ def _fresh_after():
     return timezone.now() - timedelta(seconds=settings.CONVENE["PRESENCE_TIMEOUT_SECONDS"])
 
 
-def presence_online(*, stream_id: int) -> list[dict[str, Any]]:
+# A presence frame names at most this many members (and counts them all): in a room of
+# 1,000 the full list would be ~60 KB, sent to every socket at every change.
+PRESENCE_LIST_MAX = 50
+
+
+def presence_online(*, stream_id: int) -> dict[str, Any]:
+    """{"online": the first PRESENCE_LIST_MAX members by name, "count": everyone online}."""
     rows = (
         Presence.objects.filter(stream_id=stream_id, last_seen__gt=_fresh_after())
         .order_by("member_id")
@@ -35,7 +41,8 @@ def presence_online(*, stream_id: int) -> list[dict[str, Any]]:
     seen: dict[int, dict[str, Any]] = {}
     for member_id, member in rows:
         seen.setdefault(member_id, member)
-    return sorted(seen.values(), key=lambda m: (str(m.get("name", "")).lower(), m.get("id", 0)))
+    ordered = sorted(seen.values(), key=lambda m: (str(m.get("name", "")).lower(), m.get("id", 0)))
+    return {"online": ordered[:PRESENCE_LIST_MAX], "count": len(ordered)}
 
 
 def presence_count(*, member_id: int) -> int:
@@ -45,7 +52,7 @@ def presence_count(*, member_id: int) -> int:
 
 def presence_enter(
     *, stream_id: int, member_id: int, member: dict[str, Any], connection: str
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
     Presence.objects.update_or_create(
         connection=connection,
         defaults={
@@ -58,12 +65,11 @@ def presence_enter(
     return presence_online(stream_id=stream_id)
 
 
-def presence_leave(*, connection: str, stream_id: int) -> list[dict[str, Any]]:
+def presence_leave(*, connection: str) -> None:
     Presence.objects.filter(connection=connection).delete()
-    return presence_online(stream_id=stream_id)
 
 
-def _touch_and_list(*, connections: list[str], stream_ids: list[int]) -> dict[int, list]:
+def _touch_and_list(*, connections: list[str], stream_ids: list[int]) -> dict[int, dict]:
     now = timezone.now()
     if connections:
         Presence.objects.filter(connection__in=connections).update(last_seen=now)
@@ -84,4 +90,4 @@ async def presence_heartbeat(hub: StreamHub) -> None:
         connections=[s.presence_connection for s in present], stream_ids=sorted(streams)
     )
     for socket in present:
-        await socket.presence_refresh(online.get(socket.stream_id, []))
+        await socket.presence_refresh(online.get(socket.stream_id, {"online": [], "count": 0}))

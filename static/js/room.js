@@ -96,12 +96,12 @@ export class RoomClient {
         this.lastSeq = frame.last_seq;
         this.applyState(frame.state);
         this.setConnection("live", "Live");
-        this.renderPresence(frame.state.online || []);
+        this.renderPresence(frame.state.online || [], frame.state.online_count);
         this.flushOutbox();
         this.markRead();
         this.pinger = setInterval(() => this.send({ type: "ping" }), 25000);
         return;
-      case "presence": return this.renderPresence(frame.online);
+      case "presence": return this.renderPresence(frame.online, frame.count);
       case "state": return this.applyState(frame.state);
       case "ack": return this.onAck(frame);
       case "error": return this.onError(frame);
@@ -445,11 +445,14 @@ export class RoomClient {
     this.errorEl.hidden = !text;
   }
 
-  renderPresence(online) {
-    const others = online.filter((m) => m.id !== this.memberId).map((m) => m.name);
+  // `online` names up to 50 members; `count` is everyone (this member included).
+  renderPresence(online, count = online.length) {
+    const me = online.some((m) => m.id === this.memberId) ? 1 : 0;
+    const others = online.filter((m) => m.id !== this.memberId).map((m) => m.name).slice(0, 12);
+    const more = Math.max(0, count - me - others.length);
     this.presenceEl.textContent = others.length
-      ? `Here now: ${others.slice(0, 12).join(", ")}${others.length > 12 ? ` and ${others.length - 12} more` : ""}`
-      : "Nobody else is here right now.";
+      ? `Here now: ${others.join(", ")}${more ? ` and ${more} more` : ""}`
+      : count > 1 ? `${count - 1} others here now` : "Nobody else is here right now.";
   }
 
   // --- history and attention ------------------------------------------------------

@@ -215,3 +215,27 @@ async def test_a_lost_fan_out_with_no_later_event_is_repaired_by_the_heartbeat(
     event = await receive(socket, timeout=5)
     assert (event["seq"], event["data"]["body"]) == (1, "published to nobody")
     await socket.disconnect()
+
+
+async def test_presence_changes_are_coalesced_and_capped(member, make_member, room, monkeypatch):
+    import realtime.presence as presence
+
+    monkeypatch.setattr(presence, "PRESENCE_LIST_MAX", 3)
+    observer, _ = await ready_socket(room, member)
+    others = await sync_to_async(lambda: [make_member(f"Guest {n}") for n in range(8)])()
+    sockets = [(await ready_socket(room, other))[0] for other in others]
+    frames = []
+    while True:
+        try:
+            frame, _ = await receive_until(observer, "presence", timeout=2.5)
+        except Exception:
+            break
+        frames.append(frame)
+        if frame["count"] == 9:
+            break
+    # Eight joins within a second or so: a frame or two, not eight.
+    assert 1 <= len(frames) <= 3
+    assert frames[-1]["count"] == 9 and len(frames[-1]["online"]) == 3
+    for socket in sockets:
+        await socket.disconnect()
+    await observer.disconnect()
