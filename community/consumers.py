@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 
 from community import selectors, services
 from community.errors import Forbidden, NotFound, ServiceError
-from community.models import Message
+from community.models import Member, Message
 from community.notifications import member_stream_id, notifications_unread_count
 from community.payloads import member_payload
 from realtime.consumers import (
@@ -33,6 +33,11 @@ def _uuid_text(value: object) -> str | None:
         return None
 
 
+def _author_payload(member_id: int) -> dict[str, Any]:
+    # A fresh instance, so the socket's own user object does not keep an organisation.
+    return member_payload(Member.objects.select_related("organisation").get(pk=member_id))
+
+
 class RoomConsumer(StreamConsumer):
     last_typing = 0.0
 
@@ -41,21 +46,23 @@ class RoomConsumer(StreamConsumer):
         if not room_id.isdigit():
             raise StreamClosed(CLOSE_NOT_FOUND)
         try:
-            self.room = await database_sync_to_async(selectors.room_get)(
+            room = await database_sync_to_async(selectors.room_get)(
                 member=self.scope["user"], room_id=int(room_id)
             )
         except NotFound:
             raise StreamClosed(CLOSE_NOT_FOUND) from None
         except Forbidden:
             raise StreamClosed(CLOSE_FORBIDDEN) from None
-        self.author = await database_sync_to_async(member_payload)(self.scope["user"])
-        return self.room.stream_id
+        self.author = await database_sync_to_async(_author_payload)(self.scope["user"].pk)
+        # Keep ids, not model instances: per-socket memory is the fan-out budget's limit.
+        self.room_id = room.pk
+        return room.stream_id
 
     async def stream_state(self) -> dict[str, Any]:
         return await database_sync_to_async(self._state)()
 
     def _state(self) -> dict[str, Any]:
-        room = selectors.room_get(member=self.scope["user"], room_id=self.room.pk)
+        room = selectors.room_get(member=self.scope["user"], room_id=self.room_id)
         return selectors.room_state(room=room, member=self.scope["user"])
 
     async def _call(self, service, client_id: str | None = None, **kwargs):
@@ -82,7 +89,7 @@ class RoomConsumer(StreamConsumer):
         )
 
     def _post(self, *, member, body, client_id_raw):
-        room = selectors.room_get(member=member, room_id=self.room.pk)  # fresh mute state
+        room = selectors.room_get(member=member, room_id=self.room_id)  # fresh mute state
         return services.message_post(member=member, room=room, body=body, client_id=client_id_raw)
 
     async def handle_edit(self, frame: dict[str, Any]) -> None:
@@ -104,7 +111,7 @@ class RoomConsumer(StreamConsumer):
     def _own_room_message(self, message_id: object) -> None:
         """Edits and deletes on this socket only reach this room's messages."""
         is_id = isinstance(message_id, int) and not isinstance(message_id, bool)
-        if is_id and not Message.objects.filter(pk=message_id, room_id=self.room.pk).exists():
+        if is_id and not Message.objects.filter(pk=message_id, room_id=self.room_id).exists():
             raise NotFound("No such message in this room.")
 
     def presence_member(self) -> dict[str, Any]:
@@ -123,7 +130,7 @@ class RoomConsumer(StreamConsumer):
         seq = frame.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             raise FrameRefused("invalid", '"seq" must be a whole number.')
-        await self._call(services.room_read_mark, room_id=self.room.pk, seq=seq)
+        await self._call(services.room_read_mark, room_id=self.room_id, seq=seq)
 
 
 class MeConsumer(StreamConsumer):

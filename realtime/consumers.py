@@ -72,6 +72,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     presence_connection: str | None = None
     last_presence: dict | None = None
     groups_joined: tuple[str, ...] = ()
+    session_key: str | None = None
     # Room sockets show who is online; a member's own stream does not.
     track_presence = True
 
@@ -105,6 +106,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if await database_sync_to_async(presence_count)(member_id=user.pk) >= limit:
             await self._refuse(CLOSE_TOO_MANY)
             return
+        # Only the key is needed later (sign-out closes this session's sockets).
+        session = self.scope.pop("session", None)
+        self.session_key = session.session_key if session is not None else None
         self.groups_joined = (stream_group(self.stream_id), member_group(user.pk))
         for group in self.groups_joined:
             await hub.subscribe(group, self)
@@ -254,10 +258,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         elif kind == "member.state":
             if self.last_seq is not None:
                 await self.send_json({"type": "state", "state": await self.stream_state()})
-        elif kind == "member.session_ended":
-            session = self.scope.get("session")
-            if session is not None and session.session_key == message.get("session_key"):
-                await self.close(code=CLOSE_UNAUTHENTICATED)
+        elif kind == "member.session_ended" and self.session_key == message.get("session_key"):
+            await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def idle_check(self, now: float) -> None:
         if now - self.last_frame_at > settings.CONVENE["WS_IDLE_SECONDS"]:
