@@ -41,6 +41,7 @@ class SourceOut(Schema):
     id: int | None
     url: str
     author_url: str | None
+    author_name: str | None = None
     licence: str
     licence_url: str
 

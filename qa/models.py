@@ -21,6 +21,22 @@ from django.urls import reverse
 from django.utils import timezone
 
 
+def exactly_one(first: str, second: str, *, name: str) -> models.CheckConstraint:
+    """The row points at exactly one of two targets (a question or an answer, say)."""
+    return models.CheckConstraint(
+        condition=(Q(**{f"{first}__isnull": False}) & Q(**{f"{second}__isnull": True}))
+        | (Q(**{f"{first}__isnull": True}) & Q(**{f"{second}__isnull": False})),
+        name=name,
+    )
+
+
+def unique_per_target(owner: str, target: str, *, name: str) -> models.UniqueConstraint:
+    """One row per owner and target, for rows that point at that kind of target."""
+    return models.UniqueConstraint(
+        fields=[owner, target], condition=Q(**{f"{target}__isnull": False}), name=name
+    )
+
+
 class Tag(models.Model):
     """A topic label. Sector tags (one per SIC section) link to their Sector."""
 
@@ -30,6 +46,12 @@ class Tag(models.Model):
         "community.Sector", null=True, blank=True, on_delete=models.CASCADE, related_name="tag"
     )
     created = models.DateTimeField(default=timezone.now)
+    description = models.TextField(
+        blank=True, default="", help_text="Plain text; an imported tag's wiki excerpt."
+    )
+    description_source = models.URLField(
+        blank=True, default="", help_text="Where an imported description came from (credit)."
+    )
 
     class Meta:
         ordering = ["slug"]
@@ -56,6 +78,9 @@ class Provenance(models.Model):
     source_url = models.URLField(blank=True, default="")
     source_author_url = models.URLField(blank=True, default="")
     source_author_id = models.PositiveIntegerField(null=True, blank=True)
+    source_author_name = models.CharField(
+        max_length=100, blank=True, default="", help_text="The author's name on the source site."
+    )
     licence = models.CharField(max_length=40, blank=True, default="")
     imported_score = models.IntegerField(default=0)
 
@@ -69,6 +94,15 @@ class Provenance(models.Model):
     @property
     def licence_url(self) -> str:
         return LICENCE_URLS.get(self.licence, "")
+
+    @property
+    def source_author_label(self) -> str:
+        """How the source's author is credited: their name there, else "user N"."""
+        if self.source_author_name:
+            return self.source_author_name
+        if self.source_author_id:
+            return f"user {self.source_author_id}"
+        return "a community user"
 
 
 class Question(Provenance):
@@ -191,21 +225,9 @@ class Vote(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["member", "question"],
-                condition=Q(question__isnull=False),
-                name="vote_one_per_member_question",
-            ),
-            models.UniqueConstraint(
-                fields=["member", "answer"],
-                condition=Q(answer__isnull=False),
-                name="vote_one_per_member_answer",
-            ),
-            models.CheckConstraint(
-                condition=(Q(question__isnull=False) & Q(answer__isnull=True))
-                | (Q(question__isnull=True) & Q(answer__isnull=False)),
-                name="vote_exactly_one_target",
-            ),
+            unique_per_target("member", "question", name="vote_one_per_member_question"),
+            unique_per_target("member", "answer", name="vote_one_per_member_answer"),
+            exactly_one("question", "answer", name="vote_exactly_one_target"),
             models.CheckConstraint(
                 condition=Q(value__in=[1, -1]), name="vote_value_plus_minus_one"
             ),
@@ -252,6 +274,9 @@ class Revision(models.Model):
     body = models.TextField()
     tags = models.CharField(max_length=300, blank=True, default="", help_text="Space separated.")
     summary = models.CharField(max_length=300, blank=True, default="")
+    source_author = models.CharField(
+        max_length=100, blank=True, default="", help_text="An imported revision's author there."
+    )
 
     class Meta:
         ordering = ["number"]
@@ -266,11 +291,7 @@ class Revision(models.Model):
                 condition=Q(answer__isnull=False),
                 name="revision_number_per_answer",
             ),
-            models.CheckConstraint(
-                condition=(Q(question__isnull=False) & Q(answer__isnull=True))
-                | (Q(question__isnull=True) & Q(answer__isnull=False)),
-                name="revision_exactly_one_target",
-            ),
+            exactly_one("question", "answer", name="revision_exactly_one_target"),
         ]
 
     def __str__(self) -> str:
@@ -299,11 +320,7 @@ class Comment(models.Model):
     class Meta:
         ordering = ["created", "id"]
         constraints = [
-            models.CheckConstraint(
-                condition=(Q(question__isnull=False) & Q(answer__isnull=True))
-                | (Q(question__isnull=True) & Q(answer__isnull=False)),
-                name="comment_exactly_one_target",
-            ),
+            exactly_one("question", "answer", name="comment_exactly_one_target"),
             models.UniqueConstraint(
                 fields=["source_site", "source_id"],
                 condition=~Q(source_site=""),
@@ -331,21 +348,9 @@ class Follow(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["member", "question"],
-                condition=Q(question__isnull=False),
-                name="follow_one_per_question",
-            ),
-            models.UniqueConstraint(
-                fields=["member", "tag"],
-                condition=Q(tag__isnull=False),
-                name="follow_one_per_tag",
-            ),
-            models.CheckConstraint(
-                condition=(Q(question__isnull=False) & Q(tag__isnull=True))
-                | (Q(question__isnull=True) & Q(tag__isnull=False)),
-                name="follow_exactly_one_target",
-            ),
+            unique_per_target("member", "question", name="follow_one_per_question"),
+            unique_per_target("member", "tag", name="follow_one_per_tag"),
+            exactly_one("question", "tag", name="follow_exactly_one_target"),
         ]
 
     def __str__(self) -> str:

@@ -20,6 +20,7 @@ def source_payload(post: Question | Answer) -> dict[str, Any] | None:
         "id": post.source_id,
         "url": post.source_url,
         "author_url": post.source_author_url or None,
+        "author_name": post.source_author_name or None,
         "licence": post.licence,
         "licence_url": post.licence_url,
     }

@@ -238,7 +238,7 @@ def _person(request: HttpRequest, post) -> dict:
             "url": request.build_absolute_uri(post.author.get_absolute_url()),
         }
     if post.is_imported:
-        person = {"@type": "Person", "name": f"user {post.source_author_id} on {post.source_site}"}
+        person = {"@type": "Person", "name": f"{post.source_author_label} on {post.source_site}"}
         if post.source_author_url:
             person["url"] = post.source_author_url
         return person

@@ -242,6 +242,7 @@ def test_imported_posts_carry_their_source(imported):
         "id": 1,
         "url": "https://ai.meta.stackexchange.com/q/1",
         "author_url": "https://ai.meta.stackexchange.com/users/33",
+        "author_name": None,  # no Users.xml for this site
         "licence": "CC BY-SA 3.0",
         "licence_url": "https://creativecommons.org/licenses/by-sa/3.0/",
     }

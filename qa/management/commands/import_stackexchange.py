@@ -12,8 +12,11 @@ from qa.importer import ImportFailed, stackexchange_import
 class Command(BaseCommand):
     help = (
         "Import a Stack Exchange data dump folder (Posts.xml, Votes.xml) as questions, "
-        "answers, votes and accepted answers, credited to the site and its licence. "
-        "Safe to re-run: posts already imported are updated in place, nothing is duplicated."
+        "answers, votes and accepted answers, credited to the site and its licence; and, "
+        "when present, Users.xml (authors' names), Tags.xml (tag descriptions), "
+        "Comments.xml (comments) and PostHistory.xml (revisions). "
+        "Safe to re-run: rows already imported are updated in place, nothing is duplicated. "
+        "Reports what was created, updated, unchanged and skipped (and why)."
     )
 
     def add_arguments(self, parser):
