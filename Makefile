@@ -48,8 +48,10 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup
-	$(BIN)/python -m bench
+# `make bench BENCH_ARGS="--quick"`; see docs/performance.md. No npm needed: no browser.
+BENCH_ARGS ?=
+bench: $(BIN)/.installed var
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules var

@@ -1,0 +1,1 @@
+"""Convene's fan-out benchmark: `python -m bench --help` (see docs/performance.md)."""
