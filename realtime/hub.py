@@ -43,6 +43,13 @@ class HubSocket(Protocol):
     async def idle_check(self, now: float) -> None: ...
 
 
+def _cancelled() -> bool:
+    """True once this task has been asked to stop, even if a library swallowed the
+    CancelledError and raised something else (redis-py can): loops must then end."""
+    task = asyncio.current_task()
+    return bool(task is not None and task.cancelling())
+
+
 class StreamHub:
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -68,6 +75,18 @@ class StreamHub:
             loop.create_task(self._refresh_forever()),
             loop.create_task(self._presence_flush_forever()),
         ]
+
+    async def stop(self) -> None:
+        """Cancel the hub's tasks on this loop and forget its state (tests; shutdown)."""
+        if self.loop is not asyncio.get_running_loop():
+            return
+        tasks, self.tasks = self.tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        self.loop, self.channel, self.members, self.stream_seq = None, None, {}, {}
+        self.presence_dirty = set()
 
     # --- subscriptions ----------------------------------------------------------------
     async def subscribe(self, group: str, socket: HubSocket) -> None:
@@ -110,6 +129,8 @@ class StreamHub:
                         {"type": "stream.ephemeral", "frame": frame, "presence": presence},
                     )
                 except Exception:
+                    if _cancelled():
+                        raise asyncio.CancelledError from None
                     logger.warning("presence flush failed", exc_info=True)
 
     # --- delivery -----------------------------------------------------------------------
@@ -120,6 +141,8 @@ class StreamHub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if _cancelled():
+                    raise asyncio.CancelledError from None
                 # Redis restarting, say. Its restart lost our group memberships and any
                 # fan-out in flight: rejoin at once and send what the log has.
                 logger.warning("hub receive failed; retrying", exc_info=True)
@@ -133,10 +156,14 @@ class StreamHub:
             try:
                 await self.layer.group_add(group, self.channel)
             except Exception:
+                if _cancelled():
+                    raise asyncio.CancelledError from None
                 logger.warning("hub could not rejoin %s", group, exc_info=True)
         try:
             await self._catch_up()
         except Exception:
+            if _cancelled():
+                raise asyncio.CancelledError from None
             logger.warning("hub catch-up failed", exc_info=True)
 
     async def _catch_up(self) -> None:
@@ -204,6 +231,8 @@ class StreamHub:
         interval = max(0.5, min(settings.CONVENE["PRESENCE_HEARTBEAT_SECONDS"], expiry / 3))
         while True:
             await asyncio.sleep(interval)
+            if _cancelled():
+                raise asyncio.CancelledError
             await self._rejoin_and_catch_up()
             now = time.monotonic()
             for socket in {s for group in list(self.members) for s in self.local(group)}:
@@ -212,6 +241,8 @@ class StreamHub:
             try:
                 await presence_heartbeat(self)
             except Exception:
+                if _cancelled():
+                    raise asyncio.CancelledError from None
                 logger.warning("presence heartbeat failed", exc_info=True)
 
 

@@ -15,6 +15,22 @@ _counter = itertools.count(1)
 REAL_SERVICES = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
 
 
+def pytest_collection_modifyitems(items):
+    # Every async test ends by stopping this loop's realtime hub, so no hub task is left
+    # for the event loop's own teardown to wait on.
+    for item in items:
+        if item.get_closest_marker("asyncio") and "_hub_stopped" not in item.fixturenames:
+            item.fixturenames.append("_hub_stopped")
+
+
+@pytest.fixture
+async def _hub_stopped():
+    yield
+    from realtime.hub import hub
+
+    await hub.stop()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     # Rate limits and slow mode live in the cache; tests must not leak them into each other.
