@@ -27,11 +27,12 @@ def rooms_visible(*, member: Member) -> QuerySet[Room]:
     )
 
 
-def room_last_read_seq(*, member: Member, room: Room) -> int:
+def room_last_read_seq(*, member: Member, room: Room) -> int | None:
+    """The member's read marker in the room; None if they have never opened it."""
     state = RoomReadState.objects.filter(member=member, room=room).values_list(
         "last_read_seq", flat=True
     )
-    return state.first() or 0
+    return state.first()
 
 
 def room_get(*, member: Member, room_id: object) -> Room:

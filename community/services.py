@@ -10,7 +10,6 @@ import uuid
 from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -267,22 +266,24 @@ def _message_store(
     return message
 
 
-MENTION = re.compile(r"@\*\*([^*\n]{1,80})\*\*")
+MENTION = re.compile(r"@\*\*([^*|\n]{1,80})(?:\|(\d{1,18}))?\*\*")
 
 
 def _mentions_notify(*, message: Message) -> list[int]:
-    """`@**Display Name**` tells that member (Zulip's syntax, since names have spaces)."""
-    names = list(dict.fromkeys(name.strip() for name in MENTION.findall(message.body)))[:20]
-    if not names:
-        return []
-    match = Q()
-    for name in names:
-        match |= Q(display_name__iexact=name)
-    mentioned = list(
-        Member.objects.filter(match, is_active=True)
-        .exclude(pk=message.author_id)
-        .values_list("pk", flat=True)[:20]
-    )
+    """`@**Display Name**` tells that member (Zulip's syntax, since names have spaces).
+
+    Names are not unique, so a name shared by several members notifies nobody unless
+    the mention names the member's id too: `@**Display Name|42**`.
+    """
+    mentions = list(dict.fromkeys(MENTION.findall(message.body)))[:20]
+    mentioned: list[int] = []
+    for name, member_id in mentions:
+        matches = Member.objects.filter(display_name__iexact=name.strip(), is_active=True)
+        if member_id:
+            matches = matches.filter(pk=int(member_id))
+        found = list(matches.exclude(pk=message.author_id).values_list("pk", flat=True)[:2])
+        if len(found) == 1 and found[0] not in mentioned:
+            mentioned.append(found[0])
     for member_id in mentioned:
         notification_send(
             member_id=member_id,

@@ -55,11 +55,12 @@ def room_detail(
     history = selectors.room_messages(room=room)
     state = selectors.room_state(room=room, member=request.user)
     last_read = selectors.room_last_read_seq(member=request.user, room=room)
-    first_unread = next((m.seq for m in history if m.seq > last_read), None)
+    # A room never opened shows no divider: all of it is new, nothing to separate.
+    first_unread = next((m.seq for m in history if m.seq > (last_read or 0)), None)
     context = {
         "room": room,
         "history": history,
-        "first_unread_seq": first_unread if last_read else None,
+        "first_unread_seq": first_unread if last_read is not None else None,
         "state": state,
         "form": form or MessageForm(initial={"client_id": uuid.uuid4()}),
         "mute_form": RoomMuteForm(),

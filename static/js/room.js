@@ -45,7 +45,7 @@ export class RoomClient {
     this.presenceEl = root.querySelector("#presence");
     this.jumpButton = root.querySelector("#jump-latest");
     this.olderButton = root.querySelector("#load-older");
-    this.lastReadSent = 0;
+    this.lastReadSent = -1; // send the first read (even seq 0): it records the visit
     this.bindComposer();
     this.bindHistory();
     this.connect();

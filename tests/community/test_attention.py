@@ -161,3 +161,32 @@ def test_tokens_are_private_and_validated(member, other_member):
         with pytest.raises(ServiceError):
             services.token_create(member=member, name=bad)
     assert ApiToken.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_shared_name_needs_the_id_to_mention(member, other_member, make_member, room):
+    impostor = make_member("tom baines")
+    post(member, room, "@**Tom Baines** hello")
+    assert Notification.objects.count() == 0  # two members answer to that name
+    post(member, room, f"@**Tom Baines|{other_member.pk}** hello")
+    assert list(Notification.objects.values_list("member_id", flat=True)) == [other_member.pk]
+    assert impostor.notifications.count() == 0
+
+
+@pytest.mark.django_db
+def test_unknown_api_post_is_json_404_not_a_csrf_page(member):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+    response = client.post("/api/v1/nonexistent/", "{}", content_type="application/json")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_divider_after_a_visit_to_an_empty_room(member, other_member, room):
+    services.room_read_mark(member=member, room_id=room.pk, seq=0)  # opened while empty
+    for n in range(2):
+        post(other_member, room, f"later {n}")
+    client = Client()
+    client.force_login(member)
+    page = client.get(reverse("room_detail", args=[room.pk])).content.decode()
+    assert page.index('id="unread-divider"') < page.index(">later 0<")

@@ -164,7 +164,8 @@ def test_posting_goes_on_when_the_cache_is_down(member, room, monkeypatch):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "name", ["\u200b", "\u200b\u200b\ufeff", "\u3164", "\u2800", "Amira\u202eS", "x\x07y"]
+    "name",
+    ["\u200b", "\u200b\u200b\ufeff", "\u3164", "\u2800", "Amira\u202eS", "x\x07y", "RLM\u200fname"],
 )
 def test_invisible_or_spoofing_names_are_refused(client, sector, name):
     response = client.post(
