@@ -40,10 +40,24 @@ def has_words(q: str) -> bool:
     return bool(_WORD.search(q))
 
 
+_WORD_OR_OR = re.compile(r"(?<!\S)OR(?!\S)|[^\W_]+")
+
+
 def fts5_query(q: str, *, prefix: bool = False) -> str:
-    """Every word quoted: `C++ "grant" 50%` -> `"C" "grant" "50"`. Words are ANDed."""
-    words = _WORD.findall(q)[:32]
-    parts = ['"' + word.replace('"', '""') + '"' for word in words]
+    """Every word quoted: `C++ "grant" 50%` -> `"C" "grant" "50"`. Words are ANDed;
+    a standalone `OR` between two words means either (as PostgreSQL's websearch does)."""
+    parts: list[str] = []
+    pending_or = False
+    for token in _WORD_OR_OR.findall(q)[:64]:
+        if token == "OR":
+            pending_or = bool(parts) and parts[-1] != "OR"
+            continue
+        if pending_or:
+            parts.append("OR")
+            pending_or = False
+        parts.append('"' + token.replace('"', '""') + '"')
+        if len([p for p in parts if p != "OR"]) >= 32:
+            break
     if prefix and parts and q[-1:].isalnum():
         parts[-1] += "*"  # the word being typed
     return " ".join(parts)

@@ -115,3 +115,18 @@ def test_search_index_follows_edits(member, make_question):
     )
     assert selectors.question_list(q="turbines").items == [question]
     assert selectors.question_list(q="old").items == []
+
+
+def test_or_between_words_means_either(make_question):
+    make_question(title="Apprentice wages in Kendal", body="Rates for first years.")
+    make_question(title="Solar panels on a barn roof", body="Grants for farms.")
+    make_question(title="Solar apprentice schemes", body="Both at once.")
+    both = _titles(selectors.question_list(q="solar apprentice"))
+    either = _titles(selectors.question_list(q="solar OR apprentice"))
+    assert both == ["Solar apprentice schemes"]
+    assert sorted(either) == sorted(
+        ["Apprentice wages in Kendal", "Solar panels on a barn roof", "Solar apprentice schemes"]
+    )
+    # A dangling or doubled OR is not an error.
+    assert len(_titles(selectors.question_list(q="solar OR"))) == 2
+    assert len(_titles(selectors.question_list(q="OR OR solar"))) == 2
