@@ -48,14 +48,14 @@ def fts5_query(q: str, *, prefix: bool = False) -> str:
     a standalone `OR` between two words means either (as PostgreSQL's websearch does)."""
     parts: list[str] = []
     pending_or = False
-    for token in _WORD_OR_OR.findall(q)[:64]:
-        if token == "OR":
+    for piece in _WORD_OR_OR.findall(q)[:64]:
+        if piece == "OR":
             pending_or = bool(parts) and parts[-1] != "OR"
             continue
         if pending_or:
             parts.append("OR")
             pending_or = False
-        parts.append('"' + token.replace('"', '""') + '"')
+        parts.append('"' + piece.replace('"', '""') + '"')
         if len([p for p in parts if p != "OR"]) >= 32:
             break
     if prefix and parts and q[-1:].isalnum():
