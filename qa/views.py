@@ -8,6 +8,7 @@ typed and the refusal's status (400/403/404/413/429).
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import unescape
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -248,7 +249,7 @@ def _person(request: HttpRequest, post) -> dict:
 def _answer_schema(request: HttpRequest, question: Question, answer: Answer) -> dict:
     return {
         "@type": "Answer",
-        "text": strip_tags(answer.html).strip()[:5000],
+        "text": unescape(strip_tags(answer.html)).strip()[:5000],
         "dateCreated": iso_utc(answer.created),
         "upvoteCount": answer.score,
         "url": request.build_absolute_uri(f"{question.get_absolute_url()}#answer-{answer.pk}"),
@@ -263,7 +264,7 @@ def qapage_schema(request: HttpRequest, question: Question, answers: list[Answer
     entity: dict = {
         "@type": "Question",
         "name": question.title,
-        "text": strip_tags(question.html).strip()[:5000] or question.title,
+        "text": unescape(strip_tags(question.html)).strip()[:5000] or question.title,
         "answerCount": question.answer_count,
         "upvoteCount": question.score,
         "dateCreated": iso_utc(question.created),

@@ -471,7 +471,9 @@ def test_similar_questions_while_typing(make_question):
 
 def test_question_page_has_qapage_markup(question, other_member, member):
     answer = services.answer_post(member=other_member, question_id=question.pk, body="Voucher.")
-    other = services.answer_post(member=member, question_id=question.pk, body="Mine.")
+    other = services.answer_post(
+        member=member, question_id=question.pk, body="Mine: <img src=x> & more."
+    )
     services.answer_accept(member=member, question_id=question.pk, answer_id=answer.pk)
     Question.objects.filter(pk=question.pk).update(title="Tricky </script><b>title</b>")
     page = _client().get(question.get_absolute_url()).content.decode()
@@ -483,7 +485,8 @@ def test_question_page_has_qapage_markup(question, other_member, member):
     assert entity["answerCount"] == 2
     assert entity["acceptedAnswer"]["text"] == "Voucher."
     assert entity["acceptedAnswer"]["url"].endswith(f"#answer-{answer.pk}")
-    assert [a["text"] for a in entity["suggestedAnswer"]] == ["Mine."]
+    # Text, not HTML: raw markup typed by a member reads as typed, never as entities.
+    assert [a["text"] for a in entity["suggestedAnswer"]] == ["Mine: <img src=x> & more."]
     assert other.pk
 
 
