@@ -817,7 +817,7 @@ def evaluate_targets(section: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # A plain `kill` unwinds like Ctrl-C, so every server this run started is stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, _terminated)
     raise_nofile()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="convene-bench-", dir=args.db_dir))
@@ -982,6 +982,11 @@ def main(argv: list[str] | None = None) -> int:
     _save(report, args.output, partial=False)
     log(f"results written to {_rel(args.output)}")
     return 1 if failed else 0
+
+
+def _terminated(signum, _frame) -> None:
+    log(f"stopped by signal {signum}; stopping the servers this run started")
+    sys.exit(128 + signum)
 
 
 def run_profile(args: argparse.Namespace, ours: Ours, data: fixtures.Fixtures, layer: str) -> dict:
