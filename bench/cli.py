@@ -105,6 +105,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--window", type=int, default=10, help="unacked sends per sender")
     parser.add_argument(
+        "--batch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="clients say hello {batch: true}, as the browser client does, so ours may send "
+        "consecutive events as one frame (default); --no-batch measures one frame per event",
+    )
+    parser.add_argument(
         "--rate",
         type=float,
         help="offered load in messages/s, all senders together (default: as fast as acks "
@@ -282,6 +289,7 @@ def make_plans(
                 stall_timeout=args.stall_timeout,
                 open_deadline=args.connect_deadline,
                 rate=args.rate,
+                batch=args.batch,
             )
         )
     return plans
@@ -429,6 +437,8 @@ def run_throughput(
         acked=acked,
         wall_s=round(wall, 3),
         delivered_per_s=round(delivered / wall, 1),
+        # Above 1 only where the server sent `batch` frames (ours, to clients that asked).
+        events_per_frame=round(delivered / max(1, sum(p["event_frames"] for p in parts)), 2),
         sends_per_s=round(acked / max(1e-9, (last_ack - first_send) / 1e9), 1),
         latency_ms={
             "p50": round(_percentile(ordered, 50), 2),
@@ -643,6 +653,7 @@ def throughput_rows(ours: dict, base: dict) -> list[tuple[str, str, str, str]]:
     lat = lambda key: lambda r: r.get("latency_ms", {}).get(key)  # noqa: E731
     return [
         ("delivered msg/s", *both(lambda r: r.get("delivered_per_s"), 0, 3)),
+        ("events per frame", *both(lambda r: r.get("events_per_frame"), 2)),
         ("latency p50 ms", *both(lat("p50"), 1)),
         ("latency p95 ms", *both(lat("p95"), 1)),
         ("latency p99 ms", *both(lat("p99"), 1)),
@@ -673,7 +684,8 @@ def render(report: dict) -> str:
         f"scenario: {report['args']['senders']} senders, {report['args']['messages']} messages, "
         f"window {report['args']['window']}, "
         + (f"offered {report['args']['rate']:g} msg/s, " if report["args"]["rate"] else "")
-        + f"{report['args']['workers']} client processes"
+        + f"{report['args']['workers']} client processes, "
+        + ("hello {batch: true}" if report["args"].get("batch", True) else "no batch frames")
         + (f", median of {report['args']['repeat']} runs" if report["args"]["repeat"] > 1 else ""),
         f"load average at start {report['load_average_start']}, at end "
         f"{report.get('load_average_end')} ('others' CPU %' below: what the rest of the machine "
@@ -849,6 +861,7 @@ def main(argv: list[str] | None = None) -> int:
             "idle": args.idle,
             "window": args.window,
             "rate": args.rate,
+            "batch": args.batch,
             "workers": args.workers,
             "connect_concurrency": args.connect_concurrency,
             "layers": args.layers,

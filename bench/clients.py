@@ -65,6 +65,9 @@ class Plan:
     open_deadline: float = 600.0
     # Messages per second offered by all senders together; None: as fast as acks allow.
     rate: float | None = None
+    # hello {"batch": true}, as static/js/room.js says: the server may send consecutive
+    # events as one `batch` frame (the baseline ignores it and never batches).
+    batch: bool = True
 
 
 def raise_nofile() -> int:
@@ -108,6 +111,7 @@ class Client:
         self.last_seq = 0
         self.replayed = 0
         self.received = 0
+        self.event_frames = 0  # frames that carried events: `event`, or `batch` of several
         self.duplicates = 0
         self.out_of_order = 0
         self.gaps = 0
@@ -181,7 +185,8 @@ class Client:
                 max_size=1 << 20,
                 proxy=None,
             )
-            await self.ws.send(json.dumps({"type": "hello", "after": plan.after}))
+            hello = {"type": "hello", "after": plan.after, "batch": plan.batch}
+            await self.ws.send(json.dumps(hello))
             async with asyncio.timeout(plan.open_timeout):
                 while True:
                     frame = json.loads(await self.ws.recv())
@@ -191,6 +196,8 @@ class Client:
                         break
                     if kind == "event":
                         self.replayed += 1
+                    elif kind == "batch":
+                        self.replayed += len(frame["frames"])
                     elif kind == "error":
                         raise RuntimeError(f"error frame {frame.get('code')}")
         except ConnectionClosed as exc:
@@ -225,7 +232,15 @@ class Client:
                 shared = self.shared
                 if kind == "event":
                     shared.last_activity = now
+                    self.event_frames += 1
                     self._event(frame, now, tag, shared)
+                    if self.received >= self.total:
+                        self._check_done()
+                elif kind == "batch":  # consecutive events in one frame, in seq order
+                    shared.last_activity = now
+                    self.event_frames += 1
+                    for inner in frame["frames"]:
+                        self._event(inner, now, tag, shared)
                     if self.received >= self.total:
                         self._check_done()
                 elif kind == "ack":
@@ -415,6 +430,7 @@ async def _measure(plan: Plan, clients: list[Client], shared: Shared) -> dict[st
         "other_frames_during": {k: v for k, v in other_during.items() if v},
         "expected": len(live) * total,
         "received": sum(c.received for c in live),
+        "event_frames": sum(c.event_frames for c in live),
         "complete_clients": len(live) - len(incomplete),
         "incomplete_sample": incomplete[:10],
         "duplicates": sum(c.duplicates for c in live),

@@ -19,6 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from realtime.events import (
+    batch_frame,
     event_frame,
     events_after,
     events_latest,
@@ -26,8 +27,8 @@ from realtime.events import (
     stream_last_seq,
 )
 from realtime.groups import member_group, stream_group
-from realtime.hub import hub
-from realtime.presence import presence_count, presence_enter, presence_leave
+from realtime.hub import EventBatch, hub
+from realtime.presence import presence_count, presence_enter, presence_leave, presence_with
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_IDLE = 4408
 CLOSE_TOO_MANY = 4429
+
+# Replayed events per `batch` frame, for clients that take batches (~50 KB at most).
+REPLAY_BATCH = 50
 
 
 class StreamClosed(Exception):
@@ -75,6 +79,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
     session_key: str | None = None
     # Room sockets show who is online; a member's own stream does not.
     track_presence = True
+    # The client said `hello {"batch": true}`: consecutive events may come as one frame.
+    batch_frames = False
 
     # --- hooks for subclasses -------------------------------------------------
     async def stream_resolve(self) -> int:
@@ -177,6 +183,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def handle_hello(self, frame: dict[str, Any]) -> None:
         after = frame.get("after")
+        batch_frames = frame.get("batch", False)
+        if not isinstance(batch_frames, bool):
+            raise FrameRefused("invalid", '"batch" must be true or false.')
         last = await database_sync_to_async(stream_last_seq)(stream_id=self.stream_id)
         if after is not None:
             if isinstance(after, bool) or not isinstance(after, int):
@@ -189,6 +198,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                     "You missed too much to replay; reload the history over HTTP.",
                 )
         self.last_seq = None
+        self.batch_frames = batch_frames
         await self._replay(after=after, floor=last)
         await self._presence_enter()
         state = await self.stream_state()
@@ -215,14 +225,29 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 self.last_seq = floor if after is None else after
                 if events and after is None:
                     self.last_seq = events[0].seq - 1
+            frames = []
             for event in events:
                 if event.seq > self.last_seq:
                     self.last_seq = event.seq
-                    await self.send(text_data=event_frame(event))
+                    frames.append(event_frame(event))
+            await self._send_frames(frames)
         finally:
             buffered, self.replay_buffer = self.replay_buffer, None
         for message in sorted(buffered, key=lambda m: m["seq"]):
             await self._deliver(message)
+
+    async def _send_frames(self, frames: list[str]) -> None:
+        """Encoded event frames in order: in batches of REPLAY_BATCH if the client said so."""
+        if not self.batch_frames:
+            for frame in frames:
+                await self.send(text_data=frame)
+            return
+        for start in range(0, len(frames), REPLAY_BATCH):
+            chunk = frames[start : start + REPLAY_BATCH]
+            if len(chunk) == 1:
+                await self.send(text_data=chunk[0])
+            else:
+                await self.send(text_data=batch_frame(chunk))
 
     async def _deliver(self, message: dict[str, Any]) -> None:
         if self.replay_buffer is not None:
@@ -241,6 +266,20 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._replay(after=self.last_seq, until=seq)
 
     # --- messages from the hub -----------------------------------------------------------
+    async def hub_events(self, batch: EventBatch) -> None:
+        """A round's events: one shared frame if this socket is level with them."""
+        if (
+            self.batch_frames
+            and len(batch.messages) > 1
+            and self.replay_buffer is None
+            and self.last_seq == batch.first_seq - 1
+        ):
+            self.last_seq = batch.last_seq
+            await self.send(text_data=batch.frame())
+            return
+        for message in batch.messages:
+            await self._deliver(message)
+
     async def hub_message(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "stream.event":
@@ -271,12 +310,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         if self.presence_connection is None:
             self.presence_connection = uuid.uuid4().hex
-        self.last_presence = await database_sync_to_async(presence_enter)(
+        member = self.presence_member()
+        await database_sync_to_async(presence_enter)(
             stream_id=self.stream_id,
             member_id=self.scope["user"].pk,
-            member=self.presence_member(),
+            member=member,
             connection=self.presence_connection,
         )
+        self.last_presence = presence_with(await hub.presence_known(self.stream_id), member)
         hub.presence_changed(self.stream_id)
 
     async def presence_refresh(self, presence: dict[str, Any]) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -42,6 +46,12 @@ def event_frame(event: Event) -> str:
         ensure_ascii=False,
         separators=(",", ":"),
     )
+
+
+def batch_frame(frames: list[str]) -> str:
+    """Several encoded event frames as one `batch` frame, for clients that said
+    `hello {"batch": true}`; joined as text, never decoded and encoded again."""
+    return '{"type":"batch","frames":[' + ",".join(frames) + "]}"
 
 
 def event_message(event: Event) -> dict[str, Any]:
@@ -101,8 +111,75 @@ def _publish_now(message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    loop = _server_loop()
+    if loop is not None:
+        # On a server's database thread: hand the message to the event loop and return.
+        # Waiting for the send (async_to_sync) would hold the one database thread until
+        # the loop is free, i.e. until a whole fan-out round has run: one write per round.
+        loop.call_soon_threadsafe(_publish_queue, loop, layer, message)
+        return
     try:
         async_to_sync(layer.group_send)(message["group"], message)
     except Exception:
         # The log is the source of truth; a lost fan-out costs a resume, not a message.
         logger.exception("channel layer send to %s failed", message["group"])
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop this thread works for (set by sync_to_async), if any."""
+    threadlocal = SyncToAsync.threadlocal
+    if getattr(threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(threadlocal, "main_event_loop", None)
+    if loop is None or not loop.is_running() or loop.is_closed():
+        return None
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return loop  # a worker thread: no loop of its own
+    return None
+
+
+# Per event loop: messages waiting to be sent, in commit order, and the task sending them.
+_outboxes: dict[asyncio.AbstractEventLoop, deque] = {}
+# Per event loop: the process's hub, which takes this process's own stream events at once.
+_local_receivers: dict[asyncio.AbstractEventLoop, Callable[[dict[str, Any]], None]] = {}
+
+
+def local_receiver_set(
+    *, loop: asyncio.AbstractEventLoop, receiver: Callable[[dict[str, Any]], None] | None
+) -> None:
+    """The hub registers here to get stream events published in its own process without
+    a round trip through the channel layer (which hands them over one per loop turn, so
+    a busy loop would dispatch them one per round). It still gets them from the layer
+    too, and drops those as repeats by seq."""
+    if receiver is None:
+        _local_receivers.pop(loop, None)
+    else:
+        _local_receivers[loop] = receiver
+
+
+def _publish_queue(loop: asyncio.AbstractEventLoop, layer, message: dict[str, Any]) -> None:
+    receiver = _local_receivers.get(loop)
+    if receiver is not None and message.get("type") == "stream.event":
+        receiver(message)
+    outbox = _outboxes.get(loop)
+    if outbox is not None:
+        outbox.append(message)
+        return
+    _outboxes[loop] = deque([message])
+    loop.create_task(_publish_drain(loop, layer))
+
+
+async def _publish_drain(loop: asyncio.AbstractEventLoop, layer) -> None:
+    """Send queued messages one at a time, so they reach the layer in commit order."""
+    outbox = _outboxes[loop]
+    try:
+        while outbox:
+            message = outbox.popleft()
+            try:
+                await layer.group_send(message["group"], message)
+            except Exception:
+                logger.exception("channel layer send to %s failed", message["group"])
+    finally:
+        del _outboxes[loop]

@@ -26,11 +26,25 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from realtime.events import event_message, events_after, group_publish, stream_last_seqs
+from realtime.events import (
+    batch_frame,
+    event_message,
+    events_after,
+    group_publish,
+    local_receiver_set,
+    stream_last_seqs,
+)
 from realtime.groups import stream_group
 from realtime.presence import presence_heartbeat, presence_online
 
 logger = logging.getLogger(__name__)
+
+# A round over a large room lets the event loop run every this many sockets, so that
+# writes finishing on the database thread are acknowledged and the next ones start
+# while the round goes on, instead of waiting for its end (their events join the next round).
+YIELD_EVERY = 100
+# Presence sends (one per socket per presence frame) a process allows itself per second.
+PRESENCE_SENDS_PER_S = 1000
 
 
 class HubSocket(Protocol):
@@ -40,7 +54,31 @@ class HubSocket(Protocol):
 
     async def hub_message(self, message: dict[str, Any]) -> None: ...
 
+    async def hub_events(self, batch: EventBatch) -> None: ...
+
     async def idle_check(self, now: float) -> None: ...
+
+
+class EventBatch:
+    """Consecutive events of one stream, dispatched together in one round.
+
+    A socket that has everything before `first_seq` gets them as one `batch` frame,
+    encoded once for every such socket: under load the per-socket send cost (Daphne,
+    autobahn framing, the socket write) is paid once per round, not once per event.
+    """
+
+    __slots__ = ("_frame", "first_seq", "last_seq", "messages")
+
+    def __init__(self, messages: list[dict[str, Any]]) -> None:
+        self.messages = messages
+        self.first_seq = messages[0]["seq"]
+        self.last_seq = messages[-1]["seq"]
+        self._frame: str | None = None
+
+    def frame(self) -> str:
+        if self._frame is None:
+            self._frame = batch_frame([message["frame"] for message in self.messages])
+        return self._frame
 
 
 def _cancelled() -> bool:
@@ -58,7 +96,12 @@ class StreamHub:
         self.members: dict[str, set[HubSocket]] = {}
         self.stream_seq: dict[str, int] = {}  # highest seq dispatched, per stream group
         self.presence_dirty: set[int] = set()  # streams whose online list changed here
+        self.presence_flushed: dict[str, float] = {}  # group -> when this process last told it
+        self.presence_cache: dict[str, dict[str, Any]] = {}  # group -> latest online list
         self.tasks: list[asyncio.Task] = []
+        # Messages received from the layer and not yet dispatched (see _dispatch_forever).
+        self.inbox: list[dict[str, Any]] = []
+        self.inbox_ready = asyncio.Event()
 
     # --- lifecycle ------------------------------------------------------------------
     async def _ensure_started(self) -> None:
@@ -66,12 +109,17 @@ class StreamHub:
         if self.loop is loop and self.channel is not None:
             return
         # A new event loop (tests start one per test): forget the old loop's state.
+        if self.loop is not None:
+            local_receiver_set(loop=self.loop, receiver=None)
         self.loop, self.members, self.stream_seq, self.tasks = loop, {}, {}, []
-        self.presence_dirty = set()
+        self.presence_dirty, self.presence_flushed, self.presence_cache = set(), {}, {}
+        self.inbox, self.inbox_ready = [], asyncio.Event()
         self.layer = get_channel_layer()
         self.channel = await self.layer.new_channel(prefix="hub.")
+        local_receiver_set(loop=loop, receiver=self._receive_local)
         self.tasks = [
             loop.create_task(self._receive_forever()),
+            loop.create_task(self._dispatch_forever()),
             loop.create_task(self._refresh_forever()),
             loop.create_task(self._presence_flush_forever()),
         ]
@@ -80,13 +128,15 @@ class StreamHub:
         """Cancel the hub's tasks on this loop and forget its state (tests; shutdown)."""
         if self.loop is not asyncio.get_running_loop():
             return
+        local_receiver_set(loop=self.loop, receiver=None)
         tasks, self.tasks = self.tasks, []
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5)
         self.loop, self.channel, self.members, self.stream_seq = None, None, {}, {}
-        self.presence_dirty = set()
+        self.presence_dirty, self.presence_flushed, self.presence_cache = set(), {}, {}
+        self.inbox = []
 
     # --- subscriptions ----------------------------------------------------------------
     async def subscribe(self, group: str, socket: HubSocket) -> None:
@@ -104,6 +154,8 @@ class StreamHub:
         if not sockets:
             del self.members[group]
             self.stream_seq.pop(group, None)
+            self.presence_cache.pop(group, None)
+            self.presence_flushed.pop(group, None)
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(group, self.channel)
 
@@ -114,19 +166,41 @@ class StreamHub:
         """Someone joined or left here; the next flush tells every process's sockets once."""
         self.presence_dirty.add(stream_id)
 
+    async def presence_known(self, stream_id: int) -> dict[str, Any]:
+        """The stream's online list as of the last presence frame or heartbeat; read from
+        the database only when this process has none (its first socket in the stream)."""
+        group = stream_group(stream_id)
+        presence = self.presence_cache.get(group)
+        if presence is None:
+            presence = await database_sync_to_async(presence_online)(stream_id=stream_id)
+            self.presence_cache[group] = presence
+        return presence
+
+    def presence_spacing(self, group: str) -> float:
+        """Seconds between presence frames for a stream: a frame costs one send per local
+        socket, so a room of thousands is told less often (at most ~PRESENCE_SENDS_PER_S
+        presence sends per second per process), a small room every flush interval."""
+        interval = settings.CONVENE["PRESENCE_FLUSH_SECONDS"]
+        return max(interval, len(self.local(group)) / PRESENCE_SENDS_PER_S)
+
     async def _presence_flush_forever(self) -> None:
-        """Joins and leaves coalesced: at most one presence frame per stream per interval
+        """Joins and leaves coalesced: at most one presence frame per stream per spacing
         (1,000 members joining cost ~10 frames per socket, not 1,000)."""
         while True:
             await asyncio.sleep(settings.CONVENE["PRESENCE_FLUSH_SECONDS"])
-            dirty, self.presence_dirty = self.presence_dirty, set()
-            for stream_id in dirty:
+            now = time.monotonic()
+            for stream_id in list(self.presence_dirty):
+                group = stream_group(stream_id)
+                if now - self.presence_flushed.get(group, 0.0) < self.presence_spacing(group):
+                    continue  # still dirty: told at a later tick
+                self.presence_dirty.discard(stream_id)
+                self.presence_flushed[group] = now
                 try:
                     presence = await database_sync_to_async(presence_online)(stream_id=stream_id)
+                    self.presence_cache[group] = presence
                     frame = json.dumps({"type": "presence", **presence}, separators=(",", ":"))
                     await group_publish(
-                        stream_group(stream_id),
-                        {"type": "stream.ephemeral", "frame": frame, "presence": presence},
+                        group, {"type": "stream.ephemeral", "frame": frame, "presence": presence}
                     )
                 except Exception:
                     if _cancelled():
@@ -149,7 +223,32 @@ class StreamHub:
                 await asyncio.sleep(1)
                 await self._rejoin_and_catch_up()
                 continue
-            await self.dispatch(message)
+            self.inbox.append(message)
+            self.inbox_ready.set()
+
+    def _receive_local(self, message: dict[str, Any]) -> None:
+        """A stream event committed in this process: queued for the next round at once.
+        Every post that committed during a round joins the round after it."""
+        if message["group"] in self.members:
+            self.inbox.append(message)
+            self.inbox_ready.set()
+
+    async def _dispatch_forever(self) -> None:
+        """Dispatch everything received since the last round, as one round.
+
+        While a round hands frames to a large room, more events arrive; the next round
+        takes them all at once, so the cost per event falls as the load rises.
+        """
+        while True:
+            await self.inbox_ready.wait()
+            self.inbox_ready.clear()
+            messages, self.inbox = self.inbox, []
+            try:
+                await self.dispatch(messages)
+            except Exception:
+                if _cancelled():
+                    raise asyncio.CancelledError from None
+                logger.exception("hub dispatch failed")
 
     async def _rejoin_and_catch_up(self) -> None:
         for group in list(self.members):
@@ -191,39 +290,64 @@ class StreamHub:
             events = await database_sync_to_async(events_after)(
                 stream_id=stream_id, after=low, limit=min(behind, settings.CONVENE["REPLAY_LIMIT"])
             )
-            for event in events:
-                await self._dispatch(event_message(event))
             if events:
+                await self._dispatch_events(group, [event_message(event) for event in events])
                 self.stream_seq[group] = max(self.stream_seq.get(group, 0), events[-1].seq)
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        if message.get("type") == "stream.event":
-            await self._dispatch_event(message)
-        else:
-            await self._dispatch(message)
+    async def dispatch(self, messages: list[dict[str, Any]]) -> None:
+        """One round: events grouped per stream and put in seq order, the rest as they come."""
+        events: dict[str, list[dict[str, Any]]] = {}
+        for message in messages:
+            if message.get("type") == "stream.event":
+                events.setdefault(message["group"], []).append(message)
+            else:
+                await self._dispatch(message)
+        for group, received in events.items():
+            ordered = await self._in_order(group, received)
+            if ordered:
+                await self._dispatch_events(group, ordered)
 
-    async def _dispatch_event(self, message: dict[str, Any]) -> None:
-        """Dispatch in seq order per stream: fill a gap from the log once, drop repeats."""
-        stream_id, seq = message["stream"], message["seq"]
-        last = self.stream_seq.get(message["group"])
-        if last is not None and seq <= last:
-            return
-        if last is not None and seq > last + 1:
-            missing = await database_sync_to_async(events_after)(
-                stream_id=stream_id, after=last, limit=seq - last - 1
-            )
-            for event in missing:
-                await self._dispatch(event_message(event))
-        self.stream_seq[message["group"]] = seq
-        await self._dispatch(message)
+    async def _in_order(self, group: str, received: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The round's events of one stream in seq order, repeats dropped, gaps filled
+        from the log once per process (not once per socket)."""
+        last = self.stream_seq.get(group)
+        ordered: list[dict[str, Any]] = []
+        for message in sorted(received, key=lambda m: m["seq"]):
+            seq = message["seq"]
+            if last is not None and seq <= last:
+                continue
+            if last is not None and seq > last + 1:
+                missing = await database_sync_to_async(events_after)(
+                    stream_id=message["stream"], after=last, limit=seq - last - 1
+                )
+                ordered.extend(event_message(event) for event in missing)
+            ordered.append(message)
+            last = seq
+        if last is not None:
+            self.stream_seq[group] = max(self.stream_seq.get(group, last), last)
+        return ordered
+
+    async def _dispatch_events(self, group: str, messages: list[dict[str, Any]]) -> None:
+        batch = EventBatch(messages)
+        for index, socket in enumerate(list(self.members.get(group, ()))):
+            try:
+                await socket.hub_events(batch)
+            except Exception:
+                logger.exception("delivery to one socket failed")
+            if index % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         group = message.get("group")
-        for socket in list(self.members.get(group, ())):
+        if "presence" in message and group in self.members:
+            self.presence_cache[group] = message["presence"]  # another process's flush too
+        for index, socket in enumerate(list(self.members.get(group, ()))):
             try:
                 await socket.hub_message(message)
             except Exception:
                 logger.exception("delivery to one socket failed")
+            if index % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
 
     async def _refresh_forever(self) -> None:
         """Keep group memberships alive and presence fresh."""

@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from realtime.groups import stream_group
 from realtime.models import Presence
 
 if TYPE_CHECKING:
@@ -52,7 +53,9 @@ def presence_count(*, member_id: int) -> int:
 
 def presence_enter(
     *, stream_id: int, member_id: int, member: dict[str, Any], connection: str
-) -> dict[str, Any]:
+) -> None:
+    # One write, no read of the room: a join storm of N sockets must not cost N^2 rows.
+    # The online list reaches everyone with the hub's next coalesced presence frame.
     Presence.objects.update_or_create(
         connection=connection,
         defaults={
@@ -62,7 +65,18 @@ def presence_enter(
             "last_seen": timezone.now(),
         },
     )
-    return presence_online(stream_id=stream_id)
+
+
+def presence_with(presence: dict[str, Any], member: dict[str, Any]) -> dict[str, Any]:
+    """A known online list with one more member in it (the one who just joined), so a
+    socket's own `ready` shows them before the next presence frame says so."""
+    online = presence["online"]
+    if any(entry.get("id") == member.get("id") for entry in online):
+        return presence
+    ordered = sorted(
+        [*online, member], key=lambda m: (str(m.get("name", "")).lower(), m.get("id", 0))
+    )
+    return {"online": ordered[:PRESENCE_LIST_MAX], "count": presence["count"] + 1}
 
 
 def presence_leave(*, connection: str) -> None:
@@ -89,5 +103,7 @@ async def presence_heartbeat(hub: StreamHub) -> None:
     online = await database_sync_to_async(_touch_and_list)(
         connections=[s.presence_connection for s in present], stream_ids=sorted(streams)
     )
+    for stream_id, presence in online.items():
+        hub.presence_cache[stream_group(stream_id)] = presence
     for socket in present:
         await socket.presence_refresh(online.get(socket.stream_id, {"online": [], "count": 0}))

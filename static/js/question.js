@@ -27,7 +27,7 @@ class QuestionClient {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}${this.root.dataset.wsPath}`);
     this.ws = ws;
-    ws.onopen = () => ws.send(JSON.stringify({ type: "hello", after: this.lastSeq }));
+    ws.onopen = () => ws.send(JSON.stringify({ type: "hello", after: this.lastSeq, batch: true }));
     ws.onmessage = (e) => this.onFrame(JSON.parse(e.data));
     ws.onclose = (e) => this.onClose(e);
   }
@@ -54,6 +54,8 @@ class QuestionClient {
       this.say("");
       this.pinger = setInterval(() => this.ws.send('{"type":"ping"}'), 25000);
       this.applyState(frame.state || {});
+    } else if (frame.type === "batch") {
+      frame.frames.forEach((inner) => this.onFrame(inner));
     } else if (frame.type === "event") {
       if (frame.seq <= this.lastSeq) return; // already applied
       this.lastSeq = frame.seq;

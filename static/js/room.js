@@ -60,7 +60,8 @@ export class RoomClient {
     this.setConnection("connecting", "Connecting…");
     const ws = new WebSocket(`${scheme}://${location.host}${this.root.dataset.wsPath}`);
     this.ws = ws;
-    ws.onopen = () => ws.send(JSON.stringify({ type: "hello", after: this.lastSeq }));
+    // batch: under load the server may send several consecutive events as one frame.
+    ws.onopen = () => ws.send(JSON.stringify({ type: "hello", after: this.lastSeq, batch: true }));
     ws.onmessage = (e) => this.onFrame(JSON.parse(e.data));
     ws.onclose = (e) => this.onClose(e);
   }
@@ -90,6 +91,7 @@ export class RoomClient {
   onFrame(frame) {
     switch (frame.type) {
       case "event": return this.onEvent(frame);
+      case "batch": return frame.frames.forEach((inner) => this.onFrame(inner));
       case "ready":
         this.ready = true;
         this.attempt = 0;
