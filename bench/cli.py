@@ -812,11 +812,21 @@ def evaluate_targets(section: dict) -> dict:
             "" if row["clients"] == TARGET_CLIENTS else f" (target is set at {TARGET_CLIENTS})"
         )
         ratio_text = f"{ratio:.3f}x" if ratio is not None else "n/a"
-        lines.append(
-            f"throughput at {where}: ours/baseline {ratio_text} (need >= "
-            f"{TARGET_THROUGHPUT_RATIO}), p95 {_fmt(p95, 1)} ms (need < {TARGET_P95_MS:.0f}), "
-            f"correct: {'yes' if o.get('ok') else 'no'} -> {'MET' if met else 'NOT MET'}"
-        )
+        base_p95 = b.get("latency_ms", {}).get("p95")
+        if section.get("target_load"):
+            # The verdict is taken at the steady quarter load below; here, capacity only.
+            lines.append(
+                f"capacity at {where} (senders as fast as acks allow): ours/baseline "
+                f"{ratio_text} (need >= {TARGET_THROUGHPUT_RATIO}); p95 there is queueing: "
+                f"ours {_fmt(p95, 1)} ms, baseline {_fmt(base_p95, 1)} ms"
+            )
+        else:
+            lines.append(
+                f"throughput at {where}: ours/baseline {ratio_text} (need >= "
+                f"{TARGET_THROUGHPUT_RATIO}), p95 {_fmt(p95, 1)} ms (need < "
+                f"{TARGET_P95_MS:.0f}), correct: {'yes' if o.get('ok') else 'no'} -> "
+                f"{'MET' if met else 'NOT MET'}"
+            )
         ours_us, base_us = o.get("server_cpu_us_per_delivery"), b.get("server_cpu_us_per_delivery")
         if ours_us and base_us:
             # A single-process server's ceiling is one core / CPU per delivery: a ratio that

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import SyncToAsync, async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
@@ -163,6 +163,8 @@ def _publish_queue(loop: asyncio.AbstractEventLoop, layer, message: dict[str, An
     receiver = _local_receivers.get(loop)
     if receiver is not None and message.get("type") == "stream.event":
         receiver(message)
+        if isinstance(layer, InMemoryChannelLayer):
+            return  # no other process can be listening: the hub has it
     outbox = _outboxes.get(loop)
     if outbox is not None:
         outbox.append(message)

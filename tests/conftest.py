@@ -31,6 +31,19 @@ async def _hub_stopped():
     await hub.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _database_thread_closed(django_db_setup, django_db_blocker):
+    """Persistent connections (DB_CONN_MAX_AGE) opened on asgiref's one database thread
+    by async tests: closed before the test database is dropped, which PostgreSQL refuses
+    while a session is open."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=30)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     # Rate limits and slow mode live in the cache; tests must not leak them into each other.
