@@ -4,6 +4,7 @@ connection limits and idle timeout."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import uuid
 
@@ -236,6 +237,41 @@ async def test_presence_changes_are_coalesced_and_capped(member, make_member, ro
     # Eight joins within a second or so: a frame or two, not eight.
     assert 1 <= len(frames) <= 3
     assert frames[-1]["count"] == 9 and len(frames[-1]["online"]) == 3
+    for socket in sockets:
+        await socket.disconnect()
+    await observer.disconnect()
+
+
+async def test_presence_frames_come_less_often_in_a_large_room(
+    member, make_member, room, monkeypatch
+):
+    """A presence frame costs one send per socket: past PRESENCE_SENDS_PER_S sockets a
+    room is told less often than every flush interval (here 4 sockets at 2 sends/s:
+    one frame per 2 s at most, however many join)."""
+    import realtime.hub as hub_module
+
+    monkeypatch.setattr(hub_module, "PRESENCE_SENDS_PER_S", 2)
+    observer, _ = await ready_socket(room, member)
+    others = await sync_to_async(lambda: [make_member(f"Guest {n}") for n in range(3)])()
+    loop = asyncio.get_running_loop()
+    stamps = []  # (arrival time, count) of each presence frame the observer gets
+
+    async def watch():
+        while not stamps or stamps[-1][1] < 4:
+            frame, _ = await receive_until(observer, "presence", timeout=6)
+            stamps.append((loop.time(), frame["count"]))
+
+    watcher = asyncio.create_task(watch())
+    sockets = []
+    for other in others:  # a join every 0.6 s: each flush interval has a change to tell
+        sockets.append((await ready_socket(room, other))[0])
+        await asyncio.sleep(0.6)
+    await asyncio.wait_for(watcher, timeout=8)  # everyone is told in the end
+    assert stamps[-1][1] == 4
+    # A frame to n local sockets waits n / 2 s after the last one: unthrottled, every
+    # frame would follow the last by one 1 s flush interval.
+    gaps = [(later - earlier, count) for (earlier, _), (later, count) in itertools.pairwise(stamps)]
+    assert gaps and all(gap >= 1.4 for gap, count in gaps if count >= 3), stamps
     for socket in sockets:
         await socket.disconnect()
     await observer.disconnect()
