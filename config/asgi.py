@@ -13,17 +13,17 @@ django_http = get_asgi_application()  # sets Django up before consumers are impo
 # which by default keeps it for 5 ms: a dozen queries per post then wait ~100 ms.
 sys.setswitchinterval(float(os.environ.get("GIL_SWITCH_INTERVAL", "0.0005")))
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 from config.security import SameOriginWebsocket, StaticFiles  # noqa: E402
+from realtime.auth import websocket_auth_stack  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": StaticFiles(django_http),
         # The Origin must be this site (host and port) or a CSRF-trusted origin;
         # a missing or foreign Origin is refused at the handshake.
-        "websocket": SameOriginWebsocket(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginWebsocket(websocket_auth_stack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -169,6 +169,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 "client_id is never stored twice.",
             )
 
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        if text_data is not None and bytes_data is None and not close:
+            # The hot path (once per socket per hub round): straight to the server.
+            await self.base_send({"type": "websocket.send", "text": text_data})
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
     async def send_error(self, code: str, detail: str, client_id: str | None = None) -> None:
         payload: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
         if client_id is not None:

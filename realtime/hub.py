@@ -44,8 +44,9 @@ logger = logging.getLogger(__name__)
 # while the round goes on, instead of waiting for its end (their events join the next round).
 YIELD_EVERY = 100
 # After a round, the hub waits ROUND_REST times as long as the round took (rounds shorter
-# than ROUND_REST_MIN seconds go on at once).
-ROUND_REST = 1.0
+# than ROUND_REST_MIN seconds go on at once). 0.5 measured better than 1.0 and 0 at
+# 8 and 15 messages/s into 1,000 sockets (docs/decisions.md).
+ROUND_REST = 0.5
 ROUND_REST_MIN = 0.002
 # Presence sends (one per socket per presence frame) a process allows itself per second.
 PRESENCE_SENDS_PER_S = 1000
@@ -254,10 +255,10 @@ class StreamHub:
                 if _cancelled():
                     raise asyncio.CancelledError from None
                 logger.exception("hub dispatch failed")
-            # Rest as long as the round took (a large room's round is tens of ms; a small
-            # room's, microseconds): the hub then takes at most about half the process,
-            # writes and handshakes get the rest, and the next round carries every event
-            # that arrived meanwhile instead of one round per event at full load.
+            # Rest half as long as the round took (a large room's round is tens of ms; a
+            # small room's, microseconds): writes and handshakes get the loop meanwhile,
+            # and the next round carries every event that arrived, instead of one round
+            # per event at full load.
             spent = time.monotonic() - started
             if spent > ROUND_REST_MIN:
                 await asyncio.sleep(spent * ROUND_REST)
