@@ -238,3 +238,32 @@ async def test_another_server_process_replays_the_shared_log(daphne_server, cook
             assert [f["data"]["id"] for f in replayed] == [ack["id"] for ack in acks[2:]]
             assert ready["last_seq"] == 5
             assert await quiet(bob) == []
+
+
+async def test_a_one_megabyte_frame_is_refused_and_the_socket_stays_usable(
+    daphne_server, cookies, room
+):
+    async with open_socket(daphne_server, room_path(room), cookies["a"]) as socket:
+        await hello(socket, 0)
+        body = "x" * 1_000_000  # under Daphne's 1 MiB transport limit: it reaches us
+        await send(socket, {"type": "send", "client_id": str(uuid.uuid4()), "body": body})
+        error, _ = await receive_until(socket, "error")
+        assert error["code"] == "too_long"
+        assert await quiet(socket) == []  # still answers, and nothing was broadcast
+    assert await database_sync_to_async(Message.objects.count)() == 0
+
+
+async def test_a_frame_over_the_transport_limit_ends_only_that_connection(
+    daphne_server, cookies, room
+):
+    async with open_socket(daphne_server, room_path(room), cookies["a"]) as socket:
+        await hello(socket, 0)
+        await socket.send("y" * (2 * 1024 * 1024))
+        # Daphne drops the connection before the application sees the frame (documented
+        # in docs/protocol.md); the client learns at once rather than waiting on it.
+        with pytest.raises(ConnectionClosed):
+            await receive(socket)
+    async with open_socket(daphne_server, room_path(room), cookies["a"]) as socket:
+        await hello(socket, 0)
+        assert await quiet(socket) == []
+    assert await database_sync_to_async(Message.objects.count)() == 0
