@@ -38,9 +38,10 @@ def room_last_read_seq(*, member: Member, room: Room) -> int | None:
 def room_get(*, member: Member, room_id: object) -> Room:
     if isinstance(room_id, bool) or not isinstance(room_id, int):
         raise NotFound("No such room.")
-    room = Room.objects.select_related("sector", "challenge", "stream").filter(pk=room_id).first()
-    if room is None:
-        raise NotFound("No such room.")
+    try:
+        room = Room.objects.select_related("sector", "challenge", "stream").get(pk=room_id)
+    except Room.DoesNotExist:
+        raise NotFound("No such room.") from None
     if not access_room(member, room):
         raise Forbidden("You cannot see this room.")
     return room

@@ -225,11 +225,11 @@ def message_post(
 
 
 def _message_by_client_id(*, member: Member, client_id: uuid.UUID) -> Message | None:
-    return (
-        Message.objects.select_related("author__organisation")
-        .filter(author=member, client_id=client_id)
-        .first()
-    )
+    # At most one row (unique per author); a slice, not first(), so no ORDER BY is built.
+    found = Message.objects.select_related("author__organisation").filter(
+        author=member, client_id=client_id
+    )[:1]
+    return next(iter(found), None)
 
 
 def _same_room(message: Message, room: Room) -> Message:
