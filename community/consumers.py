@@ -38,6 +38,10 @@ def _author_payload(member_id: int) -> dict[str, Any]:
     return member_payload(Member.objects.select_related("organisation").get(pk=member_id))
 
 
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
 class RoomConsumer(StreamConsumer):
     last_typing = 0.0
 
@@ -66,10 +70,14 @@ class RoomConsumer(StreamConsumer):
         return selectors.room_state(room=room, member=self.scope["user"])
 
     async def _call(self, service, client_id: str | None = None, **kwargs):
+        """Run a service on the database thread; a refusal becomes an `error` frame that
+        names the send (`client_id`) or the message (`id`) it answers."""
         try:
             return await database_sync_to_async(service)(member=self.scope["user"], **kwargs)
         except ServiceError as error:
-            raise FrameRefused(error.code, error.detail, client_id) from None
+            message_id = kwargs.get("message_id")
+            echo = message_id if _is_id(message_id) else None
+            raise FrameRefused(error.code, error.detail, client_id, echo) from None
 
     async def handle_send(self, frame: dict[str, Any]) -> None:
         client_id = frame.get("client_id")
@@ -93,16 +101,22 @@ class RoomConsumer(StreamConsumer):
         return services.message_post(member=member, room=room, body=body, client_id=client_id_raw)
 
     async def handle_edit(self, frame: dict[str, Any]) -> None:
+        message_id = frame.get("id")
         if "body" not in frame:
-            raise FrameRefused("invalid", 'An edit needs an "id" and a "body".')
-        await self._call(self._edit, message_id=frame.get("id"), body=frame["body"])
+            echo = message_id if _is_id(message_id) else None
+            raise FrameRefused("invalid", 'An edit needs an "id" and a "body".', id=echo)
+        message = await self._call(self._edit, message_id=message_id, body=frame["body"])
+        # The message.edited event shows the change to everyone; the ack tells this client
+        # its edit is settled (an edit that changes nothing has no event).
+        await self.send_json({"type": "ack", "id": message.pk})
 
     def _edit(self, *, member, message_id, body):
         self._own_room_message(message_id)
         return services.message_edit(member=member, message_id=message_id, body=body)
 
     async def handle_delete(self, frame: dict[str, Any]) -> None:
-        await self._call(self._delete, message_id=frame.get("id"))
+        message = await self._call(self._delete, message_id=frame.get("id"))
+        await self.send_json({"type": "ack", "id": message.pk})
 
     def _delete(self, *, member, message_id):
         self._own_room_message(message_id)
@@ -110,8 +124,10 @@ class RoomConsumer(StreamConsumer):
 
     def _own_room_message(self, message_id: object) -> None:
         """Edits and deletes on this socket only reach this room's messages."""
-        is_id = isinstance(message_id, int) and not isinstance(message_id, bool)
-        if is_id and not Message.objects.filter(pk=message_id, room_id=self.room_id).exists():
+        if (
+            _is_id(message_id)
+            and not Message.objects.filter(pk=message_id, room_id=self.room_id).exists()
+        ):
             raise NotFound("No such message in this room.")
 
     def presence_member(self) -> dict[str, Any]:

@@ -79,6 +79,7 @@ def room_state(*, room: Room, member: Member) -> dict[str, Any]:
     state.update(
         you_muted=mute is not None,
         you_muted_until=iso_utc(mute.until) if mute else None,
+        you_muted_reason=mute.reason if mute else "",
         can_moderate=access_room_moderation(member, room),
         last_seq=room.stream.last_seq,
     )

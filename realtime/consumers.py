@@ -53,11 +53,12 @@ class StreamClosed(Exception):
 class FrameRefused(Exception):
     """Raised by a handler to answer with an `error` frame; the socket stays open."""
 
-    def __init__(self, code: str, detail: str, client_id: str | None = None):
+    def __init__(self, code: str, detail: str, client_id: str | None = None, id: int | None = None):
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.client_id = client_id
+        self.id = id  # the message an edit or delete was about, so the client can tell which
 
 
 def _dumps(payload: dict[str, Any]) -> str:
@@ -159,7 +160,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         try:
             await handler(frame)
         except FrameRefused as refused:
-            await self.send_error(refused.code, refused.detail, refused.client_id)
+            await self.send_error(refused.code, refused.detail, refused.client_id, refused.id)
         except Exception:
             # Never a dropped socket: log it, say so, keep the connection.
             logger.exception("frame %r failed", kind)
@@ -176,10 +177,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
-    async def send_error(self, code: str, detail: str, client_id: str | None = None) -> None:
+    async def send_error(
+        self, code: str, detail: str, client_id: str | None = None, id: int | None = None
+    ) -> None:
         payload: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
         if client_id is not None:
             payload["client_id"] = client_id
+        if id is not None:
+            payload["id"] = id
         await self.send(text_data=_dumps(payload))
 
     async def send_json(self, payload: dict[str, Any]) -> None:

@@ -259,12 +259,28 @@ async def test_member_mute_updates_state_at_once(member, moderator, room):
     socket, _, _ = await open_socket(path_for(room), member)
     await send(socket, {"type": "hello", "after": 0})
     await receive_until(socket, "ready")
-    await sync_to_async(services.member_mute)(moderator=moderator, member_id=member.pk)
+    await sync_to_async(services.member_mute)(
+        moderator=moderator, member_id=member.pk, reason="Cool off"
+    )
     state = await receive(socket)
     assert state["type"] == "state" and state["state"]["you_muted"] is True
+    assert state["state"]["you_muted_reason"] == "Cool off"
     await send(socket, {"type": "send", "client_id": str(uuid.uuid4()), "body": "hi"})
     assert (await receive(socket))["code"] == "muted"
     await socket.disconnect()
+
+
+async def event_and_ack(socket, kind: str) -> tuple[dict, dict]:
+    """The event of `kind` and the edit/delete ack, in whichever order they come (the
+    ack is sent when the write returns, the event by the hub after commit)."""
+    event = ack = None
+    while event is None or ack is None:
+        frame = await receive(socket)
+        if frame["type"] == "event" and frame["kind"] == kind:
+            event = frame
+        elif frame["type"] == "ack" and "client_id" not in frame:
+            ack = frame
+    return event, ack
 
 
 async def test_edit_and_delete_travel_as_events_and_replay(member, other_member, room):
@@ -274,13 +290,19 @@ async def test_edit_and_delete_travel_as_events_and_replay(member, other_member,
     await send(socket, {"type": "send", "client_id": str(uuid.uuid4()), "body": "draft"})
     ack, _ = await receive_until(socket, "ack")
     await send(socket, {"type": "edit", "id": ack["id"], "body": "final"})
-    edited, _ = await receive_until(socket, "event")  # skip the created event
-    while edited["kind"] != "message.edited":
-        edited = await receive(socket)
+    edited, settled = await event_and_ack(socket, "message.edited")
     assert edited["data"]["body"] == "final"
+    assert settled == {"type": "ack", "id": ack["id"]}
+    # An edit that changes nothing has no event, but is still answered.
+    await send(socket, {"type": "edit", "id": ack["id"], "body": "final"})
+    assert await receive(socket) == {"type": "ack", "id": ack["id"]}
     await send(socket, {"type": "delete", "id": ack["id"]})
-    deleted = await receive(socket)
-    assert deleted["kind"] == "message.deleted" and deleted["data"] == {"id": ack["id"]}
+    deleted, settled = await event_and_ack(socket, "message.deleted")
+    assert deleted["data"] == {"id": ack["id"]} and settled == {"type": "ack", "id": ack["id"]}
+    # A refused edit names the message it was about.
+    await send(socket, {"type": "edit", "id": ack["id"], "body": "again"})
+    refused = await receive(socket)
+    assert refused["code"] == "not_found" and refused["id"] == ack["id"]
     await socket.disconnect()
 
     # Someone else's message cannot be edited or deleted.
@@ -295,7 +317,8 @@ async def test_edit_and_delete_travel_as_events_and_replay(member, other_member,
     await send(socket, {"type": "hello", "after": ready["last_seq"] + 1})
     await receive_until(socket, "ready")
     await send(socket, {"type": "edit", "id": mine["id"], "body": "hijack"})
-    assert (await receive(socket))["code"] == "forbidden"
+    refused = await receive(socket)
+    assert refused["code"] == "forbidden" and refused["id"] == mine["id"]
     await socket.disconnect()
 
 
