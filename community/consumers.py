@@ -25,10 +25,11 @@ TYPING_INTERVAL = 2.0
 
 
 def _uuid_text(value: object) -> str | None:
-    if not isinstance(value, str) or len(value) > 64:
+    """The client_id to echo in an error: only a canonical UUID, exactly as sent."""
+    if not isinstance(value, str) or len(value) != 36:
         return None
     try:
-        return str(uuid.UUID(value))
+        return value if str(uuid.UUID(value)) == value else None
     except ValueError:
         return None
 

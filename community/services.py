@@ -192,12 +192,21 @@ def member_unmute(*, moderator: Member, member_id: int, room_id: int | None = No
 
 
 def client_id_parse(value: object) -> uuid.UUID:
+    """A client_id in the one form the server echoes (lowercase, hyphenated), so a client
+    that matches acks and events to its outbox by string always finds its own."""
     if not isinstance(value, str):
         raise ServiceError("invalid", "client_id must be a UUID string.")
     try:
-        return uuid.UUID(value)
+        parsed = uuid.UUID(value)
     except ValueError:
-        raise ServiceError("invalid", "client_id must be a UUID.") from None
+        parsed = None
+    if parsed is None or str(parsed) != value:
+        raise ServiceError(
+            "invalid",
+            "client_id must be a UUID in lowercase hyphenated form, "
+            "e.g. 6f1c1f5e-6a53-4e0e-9c59-6a4a3f1d2f10.",
+        )
+    return parsed
 
 
 def message_post(

@@ -170,6 +170,10 @@ async def test_resume_too_old(member, other_member, room, settings):
         ('{"type": "hello", "after": 99}', "invalid"),
         ('{"type": "hello", "after": "3"}', "invalid"),
         ('{"type": "send", "client_id": "not-a-uuid", "body": "hi"}', "invalid"),
+        (
+            '{"type": "send", "client_id": "6F1C1F5E-6A53-4E0E-9C59-6A4A3F1D2F10", "body": "hi"}',
+            "invalid",
+        ),
         ('{"type": "send", "client_id": 5, "body": "hi"}', "invalid"),
         ('{"type": "send", "client_id": "6f1c1f5e-6a53-4e0e-9c59-6a4a3f1d2f10"}', "invalid"),
         (
