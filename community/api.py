@@ -75,8 +75,19 @@ class MemberMuteIn(Schema):
     reason: str = Field("", max_length=300)
 
 
+class MemberUnmuteIn(Schema):
+    # "all" lifts every mute the member has; "site" only site-wide ones; "room" one room's.
+    scope: str = Field("all", pattern="^(all|site|room)$")
+    room_id: int | None = None
+
+
 class Done(Schema):
     ok: bool
+
+
+class Lifted(Schema):
+    ok: bool
+    lifted: int
 
 
 ERRORS = {
@@ -114,6 +125,12 @@ def room_messages(
     limit: int = Query(50, ge=1, le=200),
 ):
     if cursor:
+        if after is not None or before is not None:
+            raise ServiceError(
+                "invalid",
+                "Pass either a cursor or after/before, not both.",
+                fields={"cursor": "A cursor already says where the page starts."},
+            )
         direction, seq = _cursor_parse(cursor)
         after, before = (seq, None) if direction == "after" else (None, seq)
     room = selectors.room_get(member=request.auth, room_id=room_id)
@@ -164,7 +181,16 @@ def member_mute(request: HttpRequest, member_id: int, payload: MemberMuteIn):
     return {"ok": True}
 
 
-@router.post("/members/{member_id}/unmute/", response={200: Done, **ERRORS})
-def member_unmute(request: HttpRequest, member_id: int):
-    services.member_unmute(moderator=request.auth, member_id=member_id)
-    return {"ok": True}
+@router.post("/members/{member_id}/unmute/", response={200: Lifted, **ERRORS})
+def member_unmute(request: HttpRequest, member_id: int, payload: MemberUnmuteIn):
+    if payload.scope == "room" and payload.room_id is None:
+        raise ServiceError(
+            "invalid", "A room unmute needs a room_id.", fields={"room_id": "Required."}
+        )
+    lifted = services.member_unmute(
+        moderator=request.auth,
+        member_id=member_id,
+        scope=payload.scope,
+        room_id=payload.room_id,
+    )
+    return {"ok": True, "lifted": lifted}

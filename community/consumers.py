@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from community import selectors, services
 from community.errors import Forbidden, NotFound, ServiceError
 from community.models import Member, Message
+from community.moderation import standing_check
 from community.notifications import member_stream_id, notifications_unread_count
 from community.payloads import member_payload
 from realtime.consumers import (
@@ -140,7 +141,13 @@ class RoomConsumer(StreamConsumer):
         if now - self.last_typing < TYPING_INTERVAL:
             return
         self.last_typing = now
+        # Someone who may not post here is not shown typing either.
+        await self._call(self._typing_allowed)
         await self.ephemeral_send({"type": "typing", "member": self.author})
+
+    def _typing_allowed(self, *, member) -> None:
+        room = selectors.room_get(member=member, room_id=self.room_id)  # fresh mute state
+        standing_check(member=member, room=room)
 
     async def handle_read(self, frame: dict[str, Any]) -> None:
         """The client has shown everything up to `seq`: move the unread marker."""

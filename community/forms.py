@@ -1,7 +1,7 @@
 from django import forms
 
 from community.errors import PostingRefused
-from community.models import Member, Organisation, Sector
+from community.models import Member, Organisation, Room, Sector
 from community.moderation import name_check
 
 
@@ -98,6 +98,21 @@ class SignupExtraForm(forms.Form):
 class RoomMuteForm(forms.Form):
     reason = forms.CharField(max_length=300, required=False)
     until = forms.DateTimeField(required=False)
+
+
+class MemberMuteForm(forms.Form):
+    """A moderator's mute of a member: everywhere, or in one room."""
+
+    room = forms.ModelChoiceField(
+        queryset=Room.objects.order_by("name"), required=False, empty_label="Everywhere"
+    )
+    reason = forms.CharField(max_length=300, required=False)
+    until = forms.DateTimeField(required=False)
+
+
+class MemberUnmuteForm(forms.Form):
+    scope = forms.ChoiceField(choices=[("all", "all"), ("site", "site"), ("room", "room")])
+    room_id = forms.IntegerField(required=False, min_value=1)
 
 
 class MessageForm(forms.Form):

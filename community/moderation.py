@@ -11,7 +11,7 @@ import unicodedata
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from community.errors import PostingRefused
@@ -53,17 +53,17 @@ def name_check(*, text: object, what: str, max_chars: int) -> str:
     return " ".join(text.split())
 
 
+def member_mutes_in_force(*, member_id: int) -> QuerySet[MemberMute]:
+    """A member's mutes that are neither lifted nor over, anywhere."""
+    return MemberMute.objects.filter(member_id=member_id, lifted__isnull=True).filter(
+        Q(until__isnull=True) | Q(until__gt=timezone.now())
+    )
+
+
 def member_mute_active(*, member: Member, room: Room | None = None) -> MemberMute | None:
     """The mute that stops this member posting here now (site-wide or this room), if any."""
     scope = Q(room__isnull=True) if room is None else Q(room__isnull=True) | Q(room=room)
-    now = timezone.now()
-    return (
-        MemberMute.objects.filter(member=member, lifted__isnull=True)
-        .filter(Q(until__isnull=True) | Q(until__gt=now))
-        .filter(scope)
-        .order_by("-created")
-        .first()
-    )
+    return member_mutes_in_force(member_id=member.pk).filter(scope).order_by("-created").first()
 
 
 def text_check(*, text: object, max_chars: int, what: str = "Message") -> str:
@@ -79,6 +79,26 @@ def text_check(*, text: object, max_chars: int, what: str = "Message") -> str:
     if text_is_blank(text):
         raise PostingRefused("empty", f"{what} is empty.")
     return text
+
+
+def standing_check(
+    *, member: Member | None, room: Room | None = None, thread_locked: bool = False
+) -> None:
+    """The part of the posting policy about who and where, not what: signed in, not muted,
+    room not read-only, thread not locked. Typing indicators ask this too."""
+    if member is None or not member.is_authenticated or not member.is_active:
+        raise PostingRefused("not_signed_in", "Sign in to post.")
+    moderator = is_moderator(member)
+    mute = member_mute_active(member=member, room=room)
+    if mute is not None and not moderator:
+        until = f" until {timezone.localtime(mute.until):%d %b %Y %H:%M}" if mute.until else ""
+        reason = f" ({mute.reason})" if mute.reason else ""
+        raise PostingRefused("muted", f"A moderator has muted you{until}{reason}.")
+    if room is not None and room.muted_now() and not moderator:
+        reason = f": {room.muted_reason}" if room.muted_reason else "."
+        raise PostingRefused("room_muted", f"This room is read-only{reason}")
+    if thread_locked and not moderator:
+        raise PostingRefused("thread_locked", "This thread is locked.")
 
 
 def can_post(
@@ -97,18 +117,8 @@ def can_post(
     otherwise. `count=False` checks without using up rate-limit or slow-mode
     allowance (edits, previews).
     """
-    if member is None or not member.is_authenticated or not member.is_active:
-        raise PostingRefused("not_signed_in", "Sign in to post.")
+    standing_check(member=member, room=room, thread_locked=thread_locked)
     moderator = is_moderator(member)
-    mute = member_mute_active(member=member, room=room)
-    if mute is not None and not moderator:
-        until = f" until {timezone.localtime(mute.until):%d %b %Y %H:%M}" if mute.until else ""
-        raise PostingRefused("muted", f"A moderator has muted you{until}.")
-    if room is not None and room.muted_now() and not moderator:
-        reason = f": {room.muted_reason}" if room.muted_reason else "."
-        raise PostingRefused("room_muted", f"This room is read-only{reason}")
-    if thread_locked and not moderator:
-        raise PostingRefused("thread_locked", "This thread is locked.")
     body = text_check(
         text=body, max_chars=max_chars or settings.CONVENE["MESSAGE_MAX_CHARS"], what=what
     )

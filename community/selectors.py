@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models import F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from community.errors import Forbidden, NotFound
-from community.models import Member, Message, Organisation, Room, RoomReadState
-from community.moderation import member_mute_active
+from community.models import Member, MemberMute, Message, Organisation, Room, RoomReadState
+from community.moderation import member_mute_active, member_mutes_in_force
 from community.payloads import iso_utc, room_payload
 from community.permissions import access_room, access_room_moderation
 
@@ -104,3 +104,12 @@ def member_get(*, member_id: int) -> Member:
     if member is None:
         raise NotFound("No such member.")
     return member
+
+
+def member_mutes_active(*, member_id: int) -> QuerySet[MemberMute]:
+    """The mutes that stop a member posting now, site-wide first, then by room."""
+    return (
+        member_mutes_in_force(member_id=member_id)
+        .select_related("room", "created_by")
+        .order_by(F("room_id").asc(nulls_first=True), "-created")
+    )

@@ -175,14 +175,34 @@ def member_mute(
 
 
 @transaction.atomic
-def member_unmute(*, moderator: Member, member_id: int, room_id: int | None = None) -> int:
+def member_unmute(
+    *,
+    moderator: Member,
+    member_id: int,
+    scope: str = "all",
+    room_id: int | None = None,
+) -> int:
+    """Lift a member's mutes: all of them, only site-wide ones, or one room's. Returns how
+    many were lifted (0 is not an error: the member may already be free to post)."""
     _moderator_required(moderator)
+    if not Member.objects.filter(pk=member_id).exists():
+        raise NotFound("No such member.")
     mutes = MemberMute.objects.filter(member_id=member_id, lifted__isnull=True)
-    if room_id is not None:
+    if scope == "site":
+        mutes = mutes.filter(room__isnull=True)
+    elif scope == "room":
+        if room_id is None or not Room.objects.filter(pk=room_id).exists():
+            raise NotFound("No such room.")
         mutes = mutes.filter(room_id=room_id)
+    elif scope != "all":
+        raise ServiceError("invalid", 'scope is "all", "site" or "room".')
     lifted = mutes.update(lifted=timezone.now())
     ModerationLog.objects.create(
-        actor=moderator, action="member.unmute", target=f"member:{member_id}"
+        actor=moderator,
+        action="member.unmute",
+        target=f"member:{member_id}"
+        + (f" room:{room_id}" if scope == "room" else "")
+        + (" site" if scope == "site" else ""),
     )
     member_notify(member_id=member_id, message={"type": "member.state"})
     return lifted

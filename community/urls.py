@@ -14,5 +14,7 @@ urlpatterns = [
     path("profile/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path("notifications/", views.notification_list, name="notification_list"),
     path("members/<int:member_id>/", views.member_detail, name="member_detail"),
+    path("members/<int:member_id>/mute/", views.member_mute, name="member_mute"),
+    path("members/<int:member_id>/unmute/", views.member_unmute, name="member_unmute"),
     path("organisations/<slug:slug>/", views.organisation_detail, name="organisation_detail"),
 ]

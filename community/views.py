@@ -13,8 +13,16 @@ from django.views.decorators.http import require_POST
 
 from community import notifications, selectors, services
 from community.errors import Forbidden, NotFound, ServiceError
-from community.forms import MemberForm, MessageForm, OrganisationForm, RoomMuteForm
+from community.forms import (
+    MemberForm,
+    MemberMuteForm,
+    MemberUnmuteForm,
+    MessageForm,
+    OrganisationForm,
+    RoomMuteForm,
+)
 from community.models import Room
+from community.permissions import is_moderator
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -77,6 +85,10 @@ def room_post(request: HttpRequest, room_id: int) -> HttpResponse:
     room = _room_or_404(request, room_id)
     form = MessageForm(request.POST)
     if not form.is_valid():
+        # Say what was wrong: the composer shows no per-field errors (client_id is hidden).
+        for name, errors in form.errors.items():
+            label = {"body": "Message", "client_id": "Message id"}.get(name, name)
+            messages.error(request, f"{label}: {' '.join(errors)}")
         return room_detail(request, room_id, form=form, status=400)
     client_id = form.cleaned_data["client_id"] or uuid.uuid4()
     try:
@@ -162,12 +174,75 @@ def profile_edit(request: HttpRequest, new_token=None) -> HttpResponse:
 
 
 @login_required
-def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
+def member_detail(
+    request: HttpRequest, member_id: int, *, mute_form: MemberMuteForm | None = None, status=200
+) -> HttpResponse:
     try:
         member = selectors.member_get(member_id=member_id)
     except NotFound:
         raise Http404("No such member.") from None
-    return render(request, "community/member_detail.html", {"profile": member})
+    context = {"profile": member}
+    if is_moderator(request.user) and request.user.pk != member.pk:
+        context["mutes"] = list(selectors.member_mutes_active(member_id=member.pk))
+        context["mute_form"] = mute_form or MemberMuteForm()
+    return render(request, "community/member_detail.html", context, status=status)
+
+
+def _member_moderation(request: HttpRequest, member_id: int, action, done: str) -> HttpResponse:
+    try:
+        action()
+    except ServiceError as error:
+        if error.status == 404:
+            raise Http404(error.detail) from None
+        messages.error(request, error.detail)
+        return member_detail(request, member_id, status=error.status)
+    messages.success(request, done)
+    return redirect("member_detail", member_id=member_id)
+
+
+@login_required
+@require_POST
+def member_mute(request: HttpRequest, member_id: int) -> HttpResponse:
+    form = MemberMuteForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request,
+            "Choose a room or everywhere, a reason of at most 300 characters and a valid end time.",
+        )
+        return member_detail(request, member_id, mute_form=form, status=400)
+    room = form.cleaned_data["room"]
+    return _member_moderation(
+        request,
+        member_id,
+        lambda: services.member_mute(
+            moderator=request.user,
+            member_id=member_id,
+            room_id=room.pk if room else None,
+            until=form.cleaned_data["until"],
+            reason=form.cleaned_data["reason"],
+        ),
+        f"Muted {'in ' + room.name if room else 'everywhere'}.",
+    )
+
+
+@login_required
+@require_POST
+def member_unmute(request: HttpRequest, member_id: int) -> HttpResponse:
+    form = MemberUnmuteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say which mute to lift.")
+        return member_detail(request, member_id, status=400)
+    return _member_moderation(
+        request,
+        member_id,
+        lambda: services.member_unmute(
+            moderator=request.user,
+            member_id=member_id,
+            scope=form.cleaned_data["scope"],
+            room_id=form.cleaned_data["room_id"],
+        ),
+        "Mute lifted.",
+    )
 
 
 @login_required

@@ -126,3 +126,25 @@ api.add_router("/", qa_router)
 def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Unknown /api/v1/ paths get the JSON error shape, not an HTML page."""
     return error_response(request, status=404, code="not_found", detail="No such API endpoint.")
+
+
+class ApiMethodNotAllowedMiddleware:
+    """django-ninja answers a wrong method with an HTML 405; API clients get the JSON shape
+    (and the Allow header) like every other refusal."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 405 and request.path.startswith("/api/"):
+            allowed = response.get("Allow", "")
+            response = error_response(
+                request,
+                status=405,
+                code="method_not_allowed",
+                detail=f"{request.method} is not allowed here; use {allowed or 'another method'}.",
+            )
+            if allowed:
+                response["Allow"] = allowed
+        return response

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.test import Client
 
-from community.models import Message
+from community.models import MemberMute, Message
 from realtime.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -69,6 +69,21 @@ def test_history_keyset_pages_have_no_repeats_or_gaps(api_for, member, room):
     assert client.get(url + "?after=-1").status_code == 400
     forward = client.get(url + "?after=5&limit=10").json()
     assert [m["seq"] for m in forward["items"]] == [6, 7]
+    # A cursor says where the page starts; after/before beside it would be ignored.
+    both = client.get(url + "?after=1&cursor=before.5")
+    assert both.status_code == 400 and both.json()["fields"].keys() == {"cursor"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("put", "/api/v1/rooms/", "GET"), ("delete", "/api/v1/rooms/{room}/messages/", "GET, POST")],
+)
+def test_wrong_method_gets_json_405_with_allow(api_for, member, room, method, path, allowed):
+    response = getattr(api_for(member), method)(path.format(room=room.pk))
+    assert response.status_code == 405
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "method_not_allowed"
+    assert set(response["Allow"].split(", ")) == set(allowed.split(", "))
 
 
 def test_session_writes_need_csrf(api_for, member, room):
@@ -153,6 +168,44 @@ def test_member_mute_via_api(api_for, member, moderator, room):
     assert (
         post_json(api_for(moderator), f"/api/v1/members/{member.pk}/unmute/", {}).status_code == 200
     )
+
+
+def test_member_unmute_lifts_only_the_scope_asked_for(api_for, member, moderator, room, make_room):
+    other_room = make_room("Net zero")
+    moderator_api = api_for(moderator)
+    mute_url = f"/api/v1/members/{member.pk}/mute/"
+    unmute_url = f"/api/v1/members/{member.pk}/unmute/"
+    post_json(moderator_api, mute_url, {"scope": "room", "room_id": room.pk, "reason": "a"})
+    post_json(moderator_api, mute_url, {"scope": "room", "room_id": other_room.pk})
+    post_json(moderator_api, mute_url, {"scope": "site"})
+
+    def active() -> set:
+        return set(
+            MemberMute.objects.filter(member=member, lifted__isnull=True).values_list(
+                "room_id", flat=True
+            )
+        )
+
+    assert active() == {room.pk, other_room.pk, None}
+    # Bad scopes change nothing.
+    for payload, status in [
+        ({"scope": "room"}, 400),
+        ({"scope": "room", "room_id": 999999}, 404),
+        ({"scope": "planet"}, 400),
+        ({"scope": 7}, 400),
+    ]:
+        response = post_json(moderator_api, unmute_url, payload)
+        assert response.status_code == status, (payload, response.content)
+        assert response.json()["code"] in {"invalid", "not_found"}
+    assert post_json(moderator_api, "/api/v1/members/999999/unmute/", {}).status_code == 404
+    assert post_json(api_for(member), unmute_url, {}).status_code == 403
+    assert active() == {room.pk, other_room.pk, None}
+
+    lifted = post_json(moderator_api, unmute_url, {"scope": "site"}).json()
+    assert lifted == {"ok": True, "lifted": 1} and active() == {room.pk, other_room.pk}
+    lifted = post_json(moderator_api, unmute_url, {"scope": "room", "room_id": room.pk}).json()
+    assert lifted["lifted"] == 1 and active() == {other_room.pk}
+    assert post_json(moderator_api, unmute_url, {}).json()["lifted"] == 1 and active() == set()
 
 
 def test_openapi_schema_is_served(client):

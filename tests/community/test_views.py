@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from community import services
-from community.models import Member, Message, Organisation, Room
+from community.models import Member, MemberMute, Message, Organisation, Room
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +104,19 @@ def test_form_post_refusals_keep_the_text(client_for, member, room, body, status
     assert Message.objects.count() == 0
     if body.strip():
         assert body in response.content.decode()  # nothing typed is lost
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        ({"body": "typed\x00text", "client_id": ""}, "Message: Null characters are not allowed."),
+        ({"body": "kept text", "client_id": "not-a-uuid"}, "Message id: Enter a valid UUID."),
+    ],
+)
+def test_form_post_with_malformed_fields_says_why(client_for, member, room, data, said):
+    response = client_for(member).post(reverse("room_post", args=[room.pk]), data)
+    assert response.status_code == 400 and Message.objects.count() == 0
+    assert said in response.content.decode()
 
 
 def test_muted_room_page_disables_input_and_form_post_is_refused(
@@ -256,3 +269,48 @@ def test_signed_in_pages_render(client_for, member):
         member.organisation.get_absolute_url(),
     ]:
         assert client.get(url).status_code == 200, url
+
+
+def test_moderator_mutes_and_lifts_a_member_from_their_page(
+    client_for, member, moderator, room, make_room, django_assert_num_queries
+):
+    other_room = make_room("Net zero")
+    page_url = reverse("member_detail", args=[member.pk])
+    # Members see no moderation on others' pages, and cannot use the forms.
+    assert (
+        "member-moderation"
+        not in client_for(member)
+        .get(reverse("member_detail", args=[moderator.pk]))
+        .content.decode()
+    )
+    forbidden = client_for(member).post(reverse("member_mute", args=[moderator.pk]), {})
+    assert forbidden.status_code == 403 and not MemberMute.objects.exists()
+
+    mod = client_for(moderator)
+    response = mod.post(
+        reverse("member_mute", args=[member.pk]),
+        {"room": room.pk, "reason": "Off topic <b>again</b>", "until": "2099-01-01T09:30"},
+    )
+    assert response.status_code == 302
+    mod.post(reverse("member_mute", args=[member.pk]), {"room": "", "reason": ""})
+    mod.post(reverse("member_mute", args=[member.pk]), {"room": other_room.pk})
+    with django_assert_num_queries(6):  # session, user, member, mutes with rooms, room choices
+        html = mod.get(page_url).content.decode()
+    assert "Muted everywhere" in html and f'in <a href="/rooms/{room.pk}/">' in html
+    assert "Off topic &lt;b&gt;again&lt;/b&gt;" in html and "1 Jan 2099, 09:30" in html
+
+    bad = mod.post(reverse("member_mute", args=[member.pk]), {"room": 999999})
+    assert bad.status_code == 400 and MemberMute.objects.count() == 3
+    bad = mod.post(reverse("member_unmute", args=[member.pk]), {"scope": "galaxy"})
+    assert bad.status_code == 400 and not MemberMute.objects.filter(lifted__isnull=False).exists()
+
+    lifted = mod.post(
+        reverse("member_unmute", args=[member.pk]), {"scope": "room", "room_id": room.pk}
+    )
+    assert lifted.status_code == 302
+    still = set(MemberMute.objects.filter(lifted__isnull=True).values_list("room_id", flat=True))
+    assert still == {None, other_room.pk}
+    mod.post(reverse("member_unmute", args=[member.pk]), {"scope": "site"})
+    html = mod.get(page_url).content.decode()
+    assert "Muted everywhere" not in html and "Net zero" in html
+    assert mod.post(reverse("member_mute", args=[999999]), {}).status_code == 404

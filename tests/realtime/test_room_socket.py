@@ -274,6 +274,36 @@ async def test_member_mute_updates_state_at_once(member, moderator, room):
     await socket.disconnect()
 
 
+async def test_muted_member_and_muted_room_do_not_show_typing(
+    member, other_member, moderator, room
+):
+    alice, _, _ = await open_socket(path_for(room), member)
+    bob, _, _ = await open_socket(path_for(room), other_member)
+    for socket in (alice, bob):
+        await send(socket, {"type": "hello", "after": 0})
+        await receive_until(socket, "ready")
+    await sync_to_async(services.member_mute)(
+        moderator=moderator, member_id=member.pk, reason="Cool off"
+    )
+    assert (await receive(alice))["type"] == "state"
+    await send(alice, {"type": "typing"})
+    refused = await receive(alice)
+    assert refused["type"] == "error" and refused["code"] == "muted"
+    assert "Cool off" in refused["detail"]
+    # Bob hears nothing; a ping round-trip proves the typing frame was handled first.
+    await sync_to_async(services.room_mute)(moderator=moderator, room_id=room.pk)
+    assert (await receive(bob))["kind"] == "room.updated"
+    await send(bob, {"type": "typing"})
+    assert (await receive(bob))["code"] == "room_muted"
+    await send(alice, {"type": "ping"})
+    while (frame := await receive(alice))["type"] != "pong":
+        assert frame["type"] == "event", frame  # room.updated only, never typing
+    await send(bob, {"type": "ping"})
+    assert (await receive(bob))["type"] == "pong"
+    await alice.disconnect()
+    await bob.disconnect()
+
+
 async def event_and_ack(socket, kind: str) -> tuple[dict, dict]:
     """The event of `kind` and the edit/delete ack, in whichever order they come (the
     ack is sent when the write returns, the event by the hub after commit)."""
