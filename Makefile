@@ -11,12 +11,14 @@ PYTEST_ARGS ?=
 .PHONY: run test setup migrate demo lint format bench clean
 
 $(BIN)/.installed: pyproject.toml
+	@echo "Installing Python packages into $(VENV) (first run: a minute or two)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "Installing front-end packages from npm (package-lock.json)..."
 	npm ci --no-audit --no-fund
 	touch $@
 
