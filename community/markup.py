@@ -6,6 +6,8 @@ place in Convene that marks user-derived HTML safe.
 
 from __future__ import annotations
 
+import re
+
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
@@ -27,13 +29,19 @@ ALLOWED_ATTRIBUTES = {
     "code": {"class"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+# Our own markup only: raw HTML is off, so no member can write these classes themselves
+# (and imported HTML's other classes are dropped).
+ALLOWED_CLASSES = {"strong": {"mention"}}
+# `@**Name**` or `@**Name|42**` (services.MENTION) as markdown renders it: shown as "@Name".
+_MENTION_HTML = re.compile(r"@<strong>([^<|]{1,80})(?:\|\d{1,18})?</strong>")
 
 
-def _clean(html: str) -> str:
+def _clean(html: str, *, mentions: bool = True) -> str:
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        allowed_classes=ALLOWED_CLASSES if mentions else {},
         url_schemes=URL_SCHEMES,
         link_rel="nofollow ugc noopener",
         filter_style_properties={"text-align"},
@@ -43,12 +51,14 @@ def _clean(html: str) -> str:
 
 def render_markdown(text: str) -> str:
     """Raw member markdown to sanitised HTML, for storage beside the raw text."""
-    return _clean(_markdown.render(text))
+    html = _MENTION_HTML.sub(r'<strong class="mention">@\1</strong>', _markdown.render(text))
+    return _clean(html)
 
 
 def render_html_fragment(html: str) -> str:
-    """Imported HTML (e.g. a Stack Exchange body) through the same allow-list."""
-    return _clean(html)
+    """Imported HTML (e.g. a Stack Exchange body) through the same allow-list, minus our
+    own mention class, so imported text cannot pass for a mention."""
+    return _clean(html, mentions=False)
 
 
 def safe_html(stored_html: str) -> SafeString:

@@ -141,3 +141,15 @@ def test_safe_html_cleans_again_before_marking_safe():
     assert isinstance(shown, SafeString)
     assert audit(shown).problems == []
     assert "<p>ok</p>" in shown and "alert" not in shown
+
+
+def test_mentions_render_as_at_name_with_or_without_the_id():
+    html = render_markdown("thanks @**Amira Shah** and @**Tom Baines|42**, not **bold**")
+    assert '<strong class="mention">@Amira Shah</strong>' in html
+    assert '<strong class="mention">@Tom Baines</strong>' in html and "|42" not in html
+    assert "<strong>bold</strong>" in html
+    # The class is ours alone: imported HTML cannot fake a mention or add other classes.
+    fake = render_html_fragment('<strong class="mention">@Boss</strong><em class="x">y</em>')
+    assert "class" not in fake.replace('class="mention"', "") and "<em>y</em>" in fake
+    typed = render_markdown('<strong class="mention">@Boss</strong>')
+    assert "<strong" not in typed and "&lt;strong" in typed  # raw HTML is shown as text
