@@ -101,15 +101,19 @@ def room_post(request: HttpRequest, room_id: int) -> HttpResponse:
     return redirect("room_detail", room_id=room.pk)
 
 
-def _moderation_view(request: HttpRequest, room_id: int, action) -> HttpResponse:
+def _moderation_run(request: HttpRequest, action, *, page, object_id: int, done: str = ""):
+    """Run a moderator's action; then back to `page` (room_detail or member_detail, whose
+    URL names are their own) with the outcome said, or the page again with the refusal."""
     try:
         action()
     except ServiceError as error:
         if error.status == 404:
             raise Http404(error.detail) from None
         messages.error(request, error.detail)
-        return room_detail(request, room_id, status=error.status)
-    return redirect("room_detail", room_id=room_id)
+        return page(request, object_id, status=error.status)
+    if done:
+        messages.success(request, done)
+    return redirect(page.__name__, object_id)
 
 
 @login_required
@@ -119,23 +123,27 @@ def room_mute(request: HttpRequest, room_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Give a reason of at most 300 characters and a valid end time.")
         return room_detail(request, room_id, status=400)
-    return _moderation_view(
+    return _moderation_run(
         request,
-        room_id,
         lambda: services.room_mute(
             moderator=request.user,
             room_id=room_id,
             reason=form.cleaned_data["reason"],
             until=form.cleaned_data["until"],
         ),
+        page=room_detail,
+        object_id=room_id,
     )
 
 
 @login_required
 @require_POST
 def room_unmute(request: HttpRequest, room_id: int) -> HttpResponse:
-    return _moderation_view(
-        request, room_id, lambda: services.room_unmute(moderator=request.user, room_id=room_id)
+    return _moderation_run(
+        request,
+        lambda: services.room_unmute(moderator=request.user, room_id=room_id),
+        page=room_detail,
+        object_id=room_id,
     )
 
 
@@ -188,18 +196,6 @@ def member_detail(
     return render(request, "community/member_detail.html", context, status=status)
 
 
-def _member_moderation(request: HttpRequest, member_id: int, action, done: str) -> HttpResponse:
-    try:
-        action()
-    except ServiceError as error:
-        if error.status == 404:
-            raise Http404(error.detail) from None
-        messages.error(request, error.detail)
-        return member_detail(request, member_id, status=error.status)
-    messages.success(request, done)
-    return redirect("member_detail", member_id=member_id)
-
-
 @login_required
 @require_POST
 def member_mute(request: HttpRequest, member_id: int) -> HttpResponse:
@@ -211,9 +207,8 @@ def member_mute(request: HttpRequest, member_id: int) -> HttpResponse:
         )
         return member_detail(request, member_id, mute_form=form, status=400)
     room = form.cleaned_data["room"]
-    return _member_moderation(
+    return _moderation_run(
         request,
-        member_id,
         lambda: services.member_mute(
             moderator=request.user,
             member_id=member_id,
@@ -221,7 +216,9 @@ def member_mute(request: HttpRequest, member_id: int) -> HttpResponse:
             until=form.cleaned_data["until"],
             reason=form.cleaned_data["reason"],
         ),
-        f"Muted {'in ' + room.name if room else 'everywhere'}.",
+        page=member_detail,
+        object_id=member_id,
+        done=f"Muted {'in ' + room.name if room else 'everywhere'}.",
     )
 
 
@@ -232,16 +229,17 @@ def member_unmute(request: HttpRequest, member_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Say which mute to lift.")
         return member_detail(request, member_id, status=400)
-    return _member_moderation(
+    return _moderation_run(
         request,
-        member_id,
         lambda: services.member_unmute(
             moderator=request.user,
             member_id=member_id,
             scope=form.cleaned_data["scope"],
             room_id=form.cleaned_data["room_id"],
         ),
-        "Mute lifted.",
+        page=member_detail,
+        object_id=member_id,
+        done="Mute lifted.",
     )
 
 
