@@ -6,6 +6,10 @@
 
 const RETRYABLE = new Set(["rate_limited", "slow_mode"]);
 const FINAL_CLOSE = new Set([4401, 4403, 4404]);
+// Heartbeat: a ping every PING_MS (the server closes a silent socket after 120 s); a
+// socket that sends nothing for DEAD_MS after a ping (or after connecting) is dead.
+// Tests shorten both with window.CONVENE_TEST = {pingMs, deadMs}.
+const TIMING = { pingMs: 25000, deadMs: 10000, ...window.CONVENE_TEST };
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -48,6 +52,7 @@ export class RoomClient {
     this.lastReadSent = -1; // send the first read (even seq 0): it records the visit
     this.bindComposer();
     this.bindHistory();
+    this.bindNetwork();
     this.connect();
     const divider = root.querySelector("#unread-divider");
     if (divider) divider.scrollIntoView({ block: "center" });
@@ -56,21 +61,62 @@ export class RoomClient {
 
   // --- connection ---------------------------------------------------------
   connect() {
+    clearTimeout(this.retryTimer);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.setConnection("connecting", "Connecting…");
     const ws = new WebSocket(`${scheme}://${location.host}${this.root.dataset.wsPath}`);
     this.ws = ws;
     // batch: under load the server may send several consecutive events as one frame.
-    ws.onopen = () => ws.send(JSON.stringify({ type: "hello", after: this.lastSeq, batch: true }));
-    ws.onmessage = (e) => this.onFrame(JSON.parse(e.data));
+    ws.onopen = () => this.hello();
+    ws.onmessage = (e) => {
+      clearTimeout(this.deadline);
+      this.deadline = null;
+      this.onFrame(JSON.parse(e.data));
+    };
     ws.onclose = (e) => this.onClose(e);
+    this.expectFrame();
+  }
+
+  hello() {
+    this.send({ type: "hello", after: this.lastSeq, batch: true });
+  }
+
+  bindNetwork() {
+    setInterval(() => {
+      if (!this.ready) return;
+      this.send({ type: "ping" });
+      this.expectFrame();
+    }, TIMING.pingMs);
+    window.addEventListener("offline", () => this.drop());
+    window.addEventListener("online", () => {
+      if (this.closedForGood || (this.ws && this.ws.readyState <= WebSocket.OPEN)) return;
+      this.attempt = 0;
+      this.connect(); // now, not after the backoff
+    });
+  }
+
+  // Some frame must arrive within DEAD_MS (a pong at least), or the socket is dead.
+  expectFrame() {
+    if (!this.deadline) this.deadline = setTimeout(() => this.drop(), TIMING.deadMs);
+  }
+
+  // Give up on the current socket without waiting for a close handshake that may never
+  // come, and take the ordinary reconnect path.
+  drop() {
+    const ws = this.ws;
+    if (!ws || ws.readyState > WebSocket.OPEN) return; // already closing: onClose handles it
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.close();
+    this.onClose({ code: 1006 });
   }
 
   onClose(event) {
     this.ready = false;
-    clearInterval(this.pinger);
+    clearTimeout(this.deadline);
+    this.deadline = null;
     if (FINAL_CLOSE.has(event.code)) {
       const why = { 4401: "Signed out: sign in again to keep chatting.", 4403: "You no longer have access to this room.", 4404: "This room no longer exists." };
+      this.closedForGood = true;
       this.setConnection("closed", why[event.code]);
       this.setInputEnabled(false);
       return;
@@ -78,8 +124,11 @@ export class RoomClient {
     // Exponential backoff with full jitter, capped at 30 s.
     const delay = Math.random() * Math.min(30000, 500 * 2 ** this.attempt);
     this.attempt += 1;
-    this.setConnection("offline", `Offline: reconnecting in ${Math.ceil(delay / 1000)} s`);
-    setTimeout(() => this.connect(), delay);
+    this.setConnection("offline", navigator.onLine
+      ? `Offline: reconnecting in ${Math.ceil(delay / 1000)} s`
+      : "Offline: waiting for the network");
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
   setConnection(state, label) {
@@ -101,7 +150,6 @@ export class RoomClient {
         this.renderPresence(frame.state.online || [], frame.state.online_count);
         this.flushOutbox();
         this.markRead();
-        this.pinger = setInterval(() => this.send({ type: "ping" }), 25000);
         return;
       case "presence": return this.renderPresence(frame.online, frame.count);
       case "state": return this.applyState(frame.state);
