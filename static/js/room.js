@@ -2,9 +2,12 @@
 //
 // Keeps the last seq it has shown, resumes with hello {after} after every
 // reconnect, drops duplicates by seq, and keeps unsent messages in a visible
-// outbox that is re-sent with the same client_id until the server acks them.
+// outbox that is re-sent with the same client_id until the server acks them. The
+// outbox is FIFO: only its oldest unsettled message is on the wire, the rest wait
+// behind it, so own messages are stored in the order they were typed.
 
-const RETRYABLE = new Set(["rate_limited", "slow_mode"]);
+const RETRYABLE = { rate_limited: "Posting too fast", slow_mode: "Slow mode" };
+const RETRY_SECONDS = 3;
 const FINAL_CLOSE = new Set([4401, 4403, 4404]);
 // Heartbeat: a ping every PING_MS (the server closes a silent socket after 120 s); a
 // socket that sends nothing for DEAD_MS after a ping (or after connecting) is dead.
@@ -35,7 +38,7 @@ export class RoomClient {
     this.errorEl = root.querySelector("#composer-error");
     this.connectionEl = root.querySelector("#connection");
     this.typingEl = root.querySelector("#typing");
-    this.outbox = new Map(); // client_id -> {body, el}
+    this.outbox = new Map(); // client_id -> {clientId, body, el, inFlight, acked, failed}, oldest first
     this.attempt = 0;
     this.canPost = !(this.input && this.input.disabled);
     this.typers = new Map();
@@ -61,7 +64,7 @@ export class RoomClient {
 
   // --- connection ---------------------------------------------------------
   connect() {
-    clearTimeout(this.retryTimer);
+    clearTimeout(this.reconnectTimer);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.setConnection("connecting", "Connecting…");
     const ws = new WebSocket(`${scheme}://${location.host}${this.root.dataset.wsPath}`);
@@ -112,6 +115,7 @@ export class RoomClient {
 
   onClose(event) {
     this.ready = false;
+    for (const pending of this.outbox.values()) pending.inFlight = false; // re-sent after ready
     clearTimeout(this.deadline);
     this.deadline = null;
     if (FINAL_CLOSE.has(event.code)) {
@@ -127,8 +131,8 @@ export class RoomClient {
     this.setConnection("offline", navigator.onLine
       ? `Offline: reconnecting in ${Math.ceil(delay / 1000)} s`
       : "Offline: waiting for the network");
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.connect(), delay);
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
   setConnection(state, label) {
@@ -148,7 +152,7 @@ export class RoomClient {
         this.applyState(frame.state);
         this.setConnection("live", "Live");
         this.renderPresence(frame.state.online || [], frame.state.online_count);
-        this.flushOutbox();
+        this.pump();
         this.markRead();
         return;
       case "presence": return this.renderPresence(frame.online, frame.count);
@@ -168,7 +172,7 @@ export class RoomClient {
     switch (frame.kind) {
       case "message.created": {
         const pending = this.outbox.get(data.client_id);
-        if (pending) { pending.el.remove(); this.outbox.delete(data.client_id); }
+        if (pending) { pending.el.remove(); this.outbox.delete(data.client_id); this.pump(); }
         if (!this.messages.querySelector(`[data-id="${data.id}"]`)) {
           this.root.querySelector("#no-messages")?.remove();
           const atEnd = this.isAtEnd();
@@ -364,24 +368,29 @@ export class RoomClient {
     // Stored. The message.created event renders it; until then show it as sent.
     pending.el.dataset.state = "sent";
     pending.acked = true;
-    if (![...this.outbox.values()].some((p) => p.el.dataset.state === "failed")) this.showError("");
+    pending.inFlight = false;
+    if (![...this.outbox.values()].some((p) => p.failed)) this.showError("");
+    this.pump();
   }
 
   onError(frame) {
     if (frame.code === "resume_too_old") { location.reload(); return; }
     const pending = frame.client_id && this.outbox.get(frame.client_id);
     if (pending) {
-      pending.el.querySelector(".status").textContent = frame.detail;
-      if (RETRYABLE.has(frame.code)) {
+      pending.inFlight = false;
+      if (frame.code in RETRYABLE) {
+        // Still the head of the outbox: everything typed later waits behind it.
         pending.el.dataset.state = "waiting";
-        setTimeout(() => this.resend(frame.client_id), 3000);
-      } else {
-        // Refused for good. Nothing typed is lost: the text stays here until the
-        // member takes it back into the composer or discards it.
-        pending.el.dataset.state = "failed";
-        pending.failed = true;
-        this.offerRecovery(frame.client_id, pending);
+        this.retryLater(pending, RETRYABLE[frame.code]);
+        return;
       }
+      // Refused for good. Nothing typed is lost: the text stays here until the
+      // member takes it back into the composer or discards it.
+      this.setStatus(pending, frame.detail);
+      pending.el.dataset.state = "failed";
+      pending.failed = true;
+      this.offerRecovery(frame.client_id, pending);
+      this.pump();
     } else if (this.pendingEdit && frame.code !== "not_found") {
       this.input.value = this.input.value ? `${this.input.value}\n${this.pendingEdit.text}` : this.pendingEdit.text;
       this.pendingEdit = null;
@@ -412,6 +421,7 @@ export class RoomClient {
     this.outbox.get(clientId)?.el.remove();
     this.outbox.delete(clientId);
     this.showError("");
+    this.pump();
   }
 
   onTyping(frame) {
@@ -463,27 +473,41 @@ export class RoomClient {
     text.textContent = body;
     const status = document.createElement("span");
     status.className = "status";
-    status.textContent = this.ready ? "Sending…" : "Waiting for connection…";
+    status.textContent = this.ready ? "Waiting…" : "Waiting for connection…";
     el.append(text, " ", status);
     this.outboxEl.append(el);
-    this.outbox.set(clientId, { body, el, acked: false });
+    this.outbox.set(clientId, { clientId, body, el });
     this.input.value = "";
     this.showError("");
-    this.resend(clientId);
+    this.pump();
   }
 
-  resend(clientId) {
-    const pending = this.outbox.get(clientId);
-    if (!pending || pending.acked || pending.failed || !this.ready) return;
-    pending.el.dataset.state = "sending";
-    pending.el.querySelector(".status").textContent = "Sending…";
-    this.send({ type: "send", client_id: clientId, body: pending.body });
+  // Send the oldest unsettled message, unless it is already on the wire or waiting out
+  // a rate limit. Called whenever the outbox or the connection changes.
+  pump() {
+    if (!this.ready || this.sendPause) return;
+    const head = [...this.outbox.values()].find((p) => !p.acked && !p.failed);
+    if (!head || head.inFlight) return;
+    head.inFlight = true;
+    head.el.dataset.state = "sending";
+    this.setStatus(head, "Sending…");
+    this.send({ type: "send", client_id: head.clientId, body: head.body });
   }
 
-  flushOutbox() {
-    for (const [clientId, pending] of this.outbox) {
-      if (!pending.acked && !pending.failed) this.resend(clientId);
-    }
+  retryLater(pending, why) {
+    let left = RETRY_SECONDS;
+    const tick = () => {
+      this.sendPause = null;
+      if (left === 0) { this.pump(); return; }
+      this.setStatus(pending, `${why}: retrying in ${left} s…`);
+      left -= 1;
+      this.sendPause = setTimeout(tick, 1000);
+    };
+    tick();
+  }
+
+  setStatus(pending, text) {
+    pending.el.querySelector(".status").textContent = text;
   }
 
   send(frame) {

@@ -8,11 +8,20 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from community.models import Message
+from tests import live
 from tests.browser.test_room_browser import LIVE, open_room, say, sees_once
 
 pytestmark = pytest.mark.browser
 
 FAST_HEARTBEAT = "window.CONVENE_TEST = {pingMs: 300, deadMs: 1000};"
+
+
+@pytest.fixture
+def strict_server(transactional_db):
+    """Daphne with a tight posting limit: 2 messages per 2-second window."""
+    limits = {"RATE_LIMIT_POSTS": "2", "RATE_LIMIT_WINDOW_SECONDS": "2"}
+    with live.running_daphne(limits) as server:
+        yield server
 
 
 def own_bodies(page: Page, member) -> list[str]:
@@ -76,3 +85,28 @@ def test_offline_and_online_events_drive_the_connection(signed_in, daphne_server
     sees_once(alice, "Written on the train")
     expect(alice.locator("#outbox li")).to_have_count(0)
     assert Message.objects.filter(room=room, body="Written on the train").count() == 1
+
+
+def test_own_messages_keep_typing_order_under_the_rate_limit(
+    signed_in, strict_server, member, room
+):
+    alice = open_room(signed_in(member), strict_server, room)
+    typed = [f"point {n}" for n in range(1, 6)]
+    for text in typed:  # five at once: at least one is refused (two per window)
+        say(alice, text)
+    waiting = alice.locator('#outbox li[data-state="waiting"]')
+    expect(waiting.locator(".status")).to_contain_text("retrying in")
+    expect(alice.locator("#composer-error")).to_be_hidden()  # nothing for the member to do
+    # A fresh window has begun but the refused message has not been retried yet: a
+    # message typed now must still wait behind it.
+    alice.wait_for_timeout(2200)
+    say(alice, "point 6")
+    typed.append("point 6")
+    for text in typed:
+        expect(alice.locator("#messages li.message", has_text=text)).to_have_count(
+            1, timeout=30_000
+        )
+    expect(alice.locator("#outbox li")).to_have_count(0)
+    assert own_bodies(alice, member) == typed
+    stored = Message.objects.filter(room=room).order_by("seq").values_list("body", flat=True)
+    assert list(stored) == typed
