@@ -230,12 +230,7 @@ export class RoomClient {
       org.textContent = data.author.organisation;
       meta.append(" ", org);
     }
-    const created = new Date(data.created);
-    const time = document.createElement("time");
-    time.dateTime = data.created;
-    time.title = this.fullLabel(created);
-    time.textContent = this.timeLabel(created);
-    meta.append(" ", time);
+    meta.append(" ", this.timeElement(data.created));
     const body = document.createElement("div");
     body.className = "body";
     body.innerHTML = data.html; // sanitised server-side by markdown-it + nh3
@@ -335,19 +330,42 @@ export class RoomClient {
     return this.day(date) === this.day(new Date()) ? this.timeFormat.format(date) : this.fullLabel(date);
   }
 
-  applyState(state) {
-    const roomMuted = Boolean(state.muted);
-    const notice = this.root.querySelector("#room-muted-notice");
-    notice.hidden = !roomMuted;
-    this.root.querySelector("#room-muted-reason").textContent = state.muted_reason ? `: ${state.muted_reason}` : "";
-    if ("you_muted" in state) {
-      this.youMuted = state.you_muted;
-      this.root.querySelector("#you-muted-notice").hidden = !state.you_muted;
-    }
-    if ("can_moderate" in state && state.can_moderate !== this.canModerate) {
+  timeElement(iso) {
+    const date = new Date(iso);
+    const time = document.createElement("time");
+    time.dateTime = iso;
+    time.title = this.fullLabel(date);
+    time.textContent = this.timeLabel(date);
+    return time;
+  }
+
+  // `update` is a whole state (ready, state) or only the room's part (room.updated).
+  applyState(update) {
+    const state = (this.state = { ...this.state, ...update });
+    const now = Date.now();
+    const running = (until) => !until || Date.parse(until) > now;
+    const roomMuted = Boolean(state.muted) && running(state.muted_until);
+    const youMuted = Boolean(state.you_muted) && running(state.you_muted_until);
+    const $ = (selector) => this.root.querySelector(selector);
+    $("#room-muted-notice").hidden = !roomMuted;
+    this.showUntil($("#room-muted-until"), state.muted_until);
+    $("#room-muted-reason").textContent = state.muted_reason ? `: ${state.muted_reason}` : "";
+    $("#you-muted-notice").hidden = !youMuted;
+    this.showUntil($("#you-muted-until"), state.you_muted_until);
+    $("#you-muted-reason").textContent = state.you_muted_reason ? ` Reason: ${state.you_muted_reason}` : "";
+    if (state.can_moderate !== this.canModerate) {
       this.canModerate = state.can_moderate;
       this.decorateAll();
     }
+    // A timed mute ends without any event: lift it here when it ends, and ask the
+    // server (a fresh hello) whether anything else still holds.
+    clearTimeout(this.muteTimer);
+    const ends = [roomMuted && state.muted_until, youMuted && state.you_muted_until].filter(Boolean);
+    if (ends.length) {
+      const delay = Math.min(2 ** 31 - 1, Math.min(...ends.map(Date.parse)) - now + 250);
+      this.muteTimer = setTimeout(() => { this.applyState({}); if (this.ready) this.hello(); }, delay);
+    }
+    this.youMuted = youMuted;
     this.roomMuted = roomMuted;
     const muteForm = this.root.querySelector("#mute-form");
     const unmuteForm = this.root.querySelector("#unmute-form");
@@ -355,6 +373,10 @@ export class RoomClient {
     if (unmuteForm) unmuteForm.hidden = !roomMuted;
     this.canPost = this.canModerate || !(this.roomMuted || this.youMuted);
     this.setInputEnabled(this.canPost);
+  }
+
+  showUntil(el, iso) {
+    el.replaceChildren(...(iso ? [" until ", this.timeElement(iso)] : []));
   }
 
   setInputEnabled(enabled) {

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from community import services
 from community.models import Message
 from tests import live
-from tests.browser.test_room_browser import LIVE, open_room, say, sees_once
+from tests.browser.test_room_browser import (
+    LIVE,
+    mark_page,
+    not_reloaded,
+    open_room,
+    say,
+    sees_once,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -110,3 +121,38 @@ def test_own_messages_keep_typing_order_under_the_rate_limit(
     assert own_bodies(alice, member) == typed
     stored = Message.objects.filter(room=room).order_by("seq").values_list("body", flat=True)
     assert list(stored) == typed
+
+
+def test_timed_mutes_lift_on_the_open_page(signed_in, daphne_server, member, moderator, room):
+    now = timezone.now()
+    services.room_mute(
+        moderator=moderator, room_id=room.pk, reason="AGM", until=now + timedelta(seconds=3)
+    )
+    you_until = now + timedelta(seconds=6)
+    services.member_mute(
+        moderator=moderator, member_id=member.pk, room_id=room.pk, until=you_until, reason="Spam"
+    )
+    alice = open_room(signed_in(member), daphne_server, room)
+    mark_page(alice)
+    composer = alice.locator("#composer-body")
+    expect(composer).to_be_disabled()
+    expect(alice.locator("#room-muted-notice")).to_be_visible()
+    expect(alice.locator("#room-muted-reason")).to_have_text(": AGM")
+    notice = alice.locator("#you-muted-notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("Reason: Spam")
+    # The end of the mute reads like the page's other times, in the member's zone.
+    local = you_until.astimezone(ZoneInfo(member.timezone))
+    until = notice.locator("#you-muted-until time")
+    expect(until).to_have_attribute("title", f"{local.day} {local:%b %Y, %H:%M}")
+    expect(until).to_have_text(re.compile(rf"{local:%H:%M}$"))
+
+    # The room's mute ends first; the member's own still holds.
+    expect(alice.locator("#room-muted-notice")).to_be_hidden(timeout=6000)
+    expect(composer).to_be_disabled()
+    expect(notice).to_be_hidden(timeout=6000)
+    expect(composer).to_be_enabled()
+    expect(alice.locator("#composer-send")).to_be_enabled()
+    say(alice, "Free to speak again")
+    sees_once(alice, "Free to speak again")
+    assert not_reloaded(alice)
