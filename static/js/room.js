@@ -38,6 +38,7 @@ export class RoomClient {
     this.errorEl = root.querySelector("#composer-error");
     this.connectionEl = root.querySelector("#connection");
     this.typingEl = root.querySelector("#typing");
+    this.edits = new Map(); // message id -> {close, fail}: edits sent, not yet answered
     this.outbox = new Map(); // client_id -> {clientId, body, el, inFlight, acked, failed}, oldest first
     this.attempt = 0;
     this.canPost = !(this.input && this.input.disabled);
@@ -116,6 +117,7 @@ export class RoomClient {
   onClose(event) {
     this.ready = false;
     for (const pending of this.outbox.values()) pending.inFlight = false; // re-sent after ready
+    for (const edit of this.edits.values()) edit.fail("Connection lost: the edit may not be saved; save again.");
     clearTimeout(this.deadline);
     this.deadline = null;
     if (FINAL_CLOSE.has(event.code)) {
@@ -282,11 +284,17 @@ export class RoomClient {
     cancel.type = "button";
     cancel.className = "link";
     cancel.textContent = "Cancel";
-    form.append(area, save, cancel);
+    const error = document.createElement("span");
+    error.className = "error";
+    error.setAttribute("role", "alert");
+    form.append(area, save, cancel, " ", error);
     body.hidden = true;
     body.after(form);
     area.focus();
-    const close = () => { form.remove(); body.hidden = false; };
+    const id = Number(li.dataset.id);
+    const close = () => { this.edits.delete(id); form.remove(); body.hidden = false; };
+    // A refused (or unanswered) edit stays in this form, with the reason beside it.
+    const fail = (detail) => { this.edits.delete(id); save.disabled = false; error.textContent = detail; };
     cancel.addEventListener("click", close);
     area.addEventListener("keydown", (e) => {
       if (e.key === "Escape") close();
@@ -295,9 +303,11 @@ export class RoomClient {
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       if (area.value === li.dataset.body) { close(); return; }
-      this.pendingEdit = { li, text: area.value };
-      this.send({ type: "edit", id: Number(li.dataset.id), body: area.value });
-      close();
+      if (!this.ready) { fail("Not connected: save again once the room is live."); return; }
+      error.textContent = "";
+      save.disabled = true; // until the server's ack (closes the form) or error (names the id)
+      this.edits.set(id, { close, fail });
+      this.send({ type: "edit", id, body: area.value });
     });
   }
 
@@ -385,6 +395,7 @@ export class RoomClient {
   }
 
   onAck(frame) {
+    if (!frame.client_id) { this.edits.get(frame.id)?.close(); return; } // an edit or delete is done
     const pending = this.outbox.get(frame.client_id);
     if (!pending) return;
     // Stored. The message.created event renders it; until then show it as sent.
@@ -412,12 +423,13 @@ export class RoomClient {
       pending.el.dataset.state = "failed";
       pending.failed = true;
       this.offerRecovery(frame.client_id, pending);
+      this.showError(frame.detail);
       this.pump();
-    } else if (this.pendingEdit && frame.code !== "not_found") {
-      this.input.value = this.input.value ? `${this.input.value}\n${this.pendingEdit.text}` : this.pendingEdit.text;
-      this.pendingEdit = null;
+      return;
     }
-    this.showError(frame.detail);
+    const edit = this.edits.get(frame.id);
+    if (edit) edit.fail(frame.detail);
+    else this.showError(frame.detail);
   }
 
   offerRecovery(clientId, pending) {

@@ -35,6 +35,10 @@ def strict_server(transactional_db):
         yield server
 
 
+def message_id_of(page: Page, text: str) -> str:
+    return page.locator("#messages li.message", has_text=text).get_attribute("data-id")
+
+
 def own_bodies(page: Page, member) -> list[str]:
     return page.locator(f'#messages li.message[data-author="{member.pk}"]').evaluate_all(
         "items => items.map((li) => li.dataset.body)"
@@ -156,3 +160,31 @@ def test_timed_mutes_lift_on_the_open_page(signed_in, daphne_server, member, mod
     say(alice, "Free to speak again")
     sees_once(alice, "Free to speak again")
     assert not_reloaded(alice)
+
+
+def test_a_refused_edit_stays_in_its_editor(signed_in, daphne_server, member, moderator, room):
+    alice = open_room(signed_in(member), daphne_server, room)
+    say(alice, "Meeting at 10")
+    sees_once(alice, "Meeting at 10")
+    message_id = message_id_of(alice, "Meeting at 10")
+    mine = alice.locator(f"#message-{message_id}")
+    # The page does not hear of this mute (the test process has its own channel layer),
+    # so it lets the member edit; the server refuses.
+    services.member_mute(moderator=moderator, member_id=member.pk, room_id=room.pk)
+    mine.locator(".actions button", has_text="Edit").click()
+    editor = mine.locator("form.edit textarea")
+    editor.fill("Meeting at 11")
+    editor.press("Enter")
+    expect(mine.locator("form.edit .error")).to_contain_text("muted you")
+    expect(editor).to_have_value("Meeting at 11")
+    expect(alice.locator("#composer-body")).to_have_value("")
+    expect(alice.locator("#composer-error")).to_be_hidden()
+    assert alice.evaluate("window.convene.edits.size") == 0
+
+    services.member_unmute(moderator=moderator, member_id=member.pk, room_id=room.pk)
+    editor.press("Enter")
+    expect(mine.locator("form.edit")).to_have_count(0)  # closed by the ack
+    expect(mine.locator(".body")).to_have_text("Meeting at 11")
+    expect(mine.locator(".edited")).to_have_count(1)
+    assert alice.evaluate("window.convene.edits.size") == 0
+    assert Message.objects.get(room=room).body == "Meeting at 11"
