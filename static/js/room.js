@@ -29,6 +29,8 @@ export class RoomClient {
     this.roomId = root.dataset.roomId;
     this.memberId = Number(root.dataset.memberId);
     this.lastSeq = Number(root.dataset.lastSeq || 0);
+    // The member's read marker when the page loaded; empty for a room never opened.
+    this.lastRead = root.dataset.lastReadSeq ? Number(root.dataset.lastReadSeq) : null;
     this.zone = root.dataset.timezone || "Europe/London";
     this.messages = root.querySelector("#messages");
     this.outboxEl = root.querySelector("#outbox");
@@ -594,7 +596,8 @@ export class RoomClient {
       const page = await response.json();
       const height = this.messages.scrollHeight;
       const items = page.items.filter((m) => !this.messages.querySelector(`[data-id="${m.id}"]`));
-      first.before(...items.map((m) => this.renderMessage(m, m.seq)));
+      this.messages.prepend(...items.map((m) => this.renderMessage(m, m.seq))); // above all, divider too
+      this.placeDivider();
       this.messages.scrollTop += this.messages.scrollHeight - height; // keep the reader's place
       if (!page.next) this.olderButton.hidden = true;
     } catch (error) {
@@ -602,6 +605,15 @@ export class RoomClient {
     } finally {
       this.loadingOlder = false;
     }
+  }
+
+  // The server puts the divider before the first unread message it shows; with more
+  // unread than one page that is the top of the page, so it moves as older pages load.
+  placeDivider() {
+    const divider = this.root.querySelector("#unread-divider");
+    if (!divider || this.lastRead === null) return;
+    const first = [...this.messages.querySelectorAll("li.message")].find((li) => Number(li.dataset.seq) > this.lastRead);
+    if (first) first.before(divider);
   }
 
   // --- scrolling ------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from community import services
-from community.models import Message
+from community.models import Message, RoomReadState
 from tests import live
 from tests.browser.test_room_browser import (
     LIVE,
@@ -188,3 +189,29 @@ def test_a_refused_edit_stays_in_its_editor(signed_in, daphne_server, member, mo
     expect(mine.locator(".edited")).to_have_count(1)
     assert alice.evaluate("window.convene.edits.size") == 0
     assert Message.objects.get(room=room).body == "Meeting at 11"
+
+
+def list_layout(page: Page) -> list[int | str]:
+    """The message list top to bottom: seqs, and "new" where the unread divider is."""
+    return page.locator("#messages > li").evaluate_all(
+        "items => items.map((li) => li.id === 'unread-divider' ? 'new' : Number(li.dataset.seq))"
+    )
+
+
+def test_the_unread_divider_with_more_than_a_page_unread(
+    signed_in, daphne_server, member, other_member, room, settings
+):
+    settings.CONVENE = {**settings.CONVENE, "RATE_LIMIT_POSTS": 1000}
+    for n in range(1, 71):
+        services.message_post(
+            member=other_member, room=room, body=f"note {n}", client_id=str(uuid.uuid4())
+        )
+    RoomReadState.objects.create(member=member, room=room, last_read_seq=10)  # 60 unread
+    alice = open_room(signed_in(member), daphne_server, room)
+    # The latest page is all unread: the divider heads it.
+    assert list_layout(alice) == ["new", *range(21, 71)]
+    alice.locator("#load-older").click()
+    expect(alice.locator("#messages li.message")).to_have_count(70)
+    # Older messages go above everything shown; the divider moves to the first unread.
+    assert list_layout(alice) == [*range(1, 11), "new", *range(11, 71)]
+    expect(alice.locator("#unread-divider")).to_have_count(1)
