@@ -52,6 +52,10 @@ export class RoomClient {
     this.dayFormat = new Intl.DateTimeFormat("en-GB", {
       timeZone: this.zone, day: "numeric", month: "short", year: "numeric",
     });
+    this.isoFormat = new Intl.DateTimeFormat("en-GB", {
+      timeZone: this.zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+      minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "longOffset",
+    });
     this.presenceEl = root.querySelector("#presence");
     this.jumpButton = root.querySelector("#jump-latest");
     this.olderButton = root.querySelector("#load-older");
@@ -193,12 +197,7 @@ export class RoomClient {
         if (el) {
           el.dataset.body = data.body;
           el.querySelector(".body").innerHTML = data.html; // sanitised by the server's renderer
-          if (!el.querySelector(".edited")) {
-            const mark = document.createElement("span");
-            mark.className = "edited";
-            mark.textContent = "(edited)";
-            el.querySelector(".meta").append(mark);
-          }
+          this.markEdited(el);
         }
         return;
       }
@@ -239,8 +238,18 @@ export class RoomClient {
     body.className = "body";
     body.innerHTML = data.html; // sanitised server-side by markdown-it + nh3
     li.append(meta, body);
+    if (data.edited) this.markEdited(li);
     this.decorate(li);
     return li;
+  }
+
+  // Where _message.html puts it: right after the time, before the actions.
+  markEdited(li) {
+    if (li.querySelector(".edited")) return;
+    const mark = document.createElement("span");
+    mark.className = "edited";
+    mark.textContent = "(edited)";
+    li.querySelector(".meta time").after(" ", mark);
   }
 
   // --- own messages and moderation ------------------------------------------------
@@ -334,6 +343,15 @@ export class RoomClient {
     return this.dayFormat.format(date).replace("Sept", "Sep");
   }
 
+  // Django's |date:"c" in the member's zone, as _message.html writes <time datetime>:
+  // "2026-12-03T22:36:05.123456+05:30" (the fraction exactly as the server sent it).
+  localIso(iso) {
+    const part = Object.fromEntries(this.isoFormat.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+    const offset = part.timeZoneName.replace("GMT", "").replace("\u2212", "-") || "+00:00";
+    const fraction = iso.match(/\.\d+/)?.[0] ?? "";
+    return `${part.year}-${part.month}-${part.day}T${part.hour}:${part.minute}:${part.second}${fraction}${offset}`;
+  }
+
   fullLabel(date) {
     return `${this.day(date)}, ${this.timeFormat.format(date)}`;
   }
@@ -345,7 +363,7 @@ export class RoomClient {
   timeElement(iso) {
     const date = new Date(iso);
     const time = document.createElement("time");
-    time.dateTime = iso;
+    time.dateTime = this.localIso(iso);
     time.title = this.fullLabel(date);
     time.textContent = this.timeLabel(date);
     return time;
@@ -510,7 +528,11 @@ export class RoomClient {
     const status = document.createElement("span");
     status.className = "status";
     status.textContent = this.ready ? "Waiting…" : "Waiting for connection…";
-    el.append(text, " ", status);
+    const separator = document.createElement("span");
+    separator.className = "separator";
+    separator.setAttribute("aria-hidden", "true");
+    separator.textContent = " — ";
+    el.append(text, separator, status);
     this.outboxEl.append(el);
     this.outbox.set(clientId, { clientId, body, el });
     this.input.value = "";

@@ -215,3 +215,49 @@ def test_the_unread_divider_with_more_than_a_page_unread(
     # Older messages go above everything shown; the divider moves to the first unread.
     assert list_layout(alice) == [*range(1, 11), "new", *range(11, 71)]
     expect(alice.locator("#unread-divider")).to_have_count(1)
+
+
+def meta_layout(page: Page, message_id: str) -> list[str]:
+    """The classes (or tag) of a message's meta line, in order: author, org, time, ..."""
+    return page.locator(f"#message-{message_id} .meta > *").evaluate_all(
+        "items => items.map((el) => el.className || el.tagName.toLowerCase())"
+    )
+
+
+def test_live_edits_and_the_outbox_look_like_the_server_renders_them(
+    signed_in, daphne_server, member, room
+):
+    alice = open_room(signed_in(member), daphne_server, room)
+    say(alice, "First draft")
+    sees_once(alice, "First draft")
+    message_id = message_id_of(alice, "First draft")
+    mine = alice.locator(f"#message-{message_id}")
+    mine.locator(".actions button", has_text="Edit").click()
+    mine.locator("form.edit textarea").fill("Second draft")
+    mine.locator("form.edit textarea").press("Enter")
+    expect(mine.locator(".edited")).to_have_count(1)
+    live_layout = meta_layout(alice, message_id)
+    alice.reload()
+    expect(alice.locator(LIVE)).to_be_attached()
+    assert (
+        live_layout
+        == meta_layout(alice, message_id)
+        == [
+            "author",
+            "org",
+            "time",
+            "edited",
+            "actions",
+        ]
+    )
+
+    # A message waiting in the outbox: its text, then its status, visibly apart.
+    alice.context.set_offline(True)
+    expect(alice.locator("#connection")).to_have_attribute("data-state", "offline")
+    say(alice, "Queued words")
+    pending = alice.locator("#outbox li", has_text="Queued words")
+    expect(pending.locator(".text")).to_have_text("Queued words")
+    expect(pending.locator(".status")).to_have_text("Waiting for connection…")
+    expect(pending).to_have_text("Queued words — Waiting for connection…")
+    alice.context.set_offline(False)
+    sees_once(alice, "Queued words")
