@@ -69,6 +69,7 @@ def room_detail(
         "room": room,
         "history": history,
         "first_unread_seq": first_unread if last_read is not None else None,
+        "last_read_seq": last_read,  # the client moves the divider as older pages load
         "state": state,
         "form": form or MessageForm(initial={"client_id": uuid.uuid4()}),
         "mute_form": RoomMuteForm(),

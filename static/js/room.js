@@ -2,10 +2,17 @@
 //
 // Keeps the last seq it has shown, resumes with hello {after} after every
 // reconnect, drops duplicates by seq, and keeps unsent messages in a visible
-// outbox that is re-sent with the same client_id until the server acks them.
+// outbox that is re-sent with the same client_id until the server acks them. The
+// outbox is FIFO: only its oldest unsettled message is on the wire, the rest wait
+// behind it, so own messages are stored in the order they were typed.
 
-const RETRYABLE = new Set(["rate_limited", "slow_mode"]);
+const RETRYABLE = { rate_limited: "Posting too fast", slow_mode: "Slow mode" };
+const RETRY_SECONDS = 3;
 const FINAL_CLOSE = new Set([4401, 4403, 4404]);
+// Heartbeat: a ping every PING_MS (the server closes a silent socket after 120 s); a
+// socket that sends nothing for DEAD_MS after a ping (or after connecting) is dead.
+// Tests shorten both with window.CONVENE_TEST = {pingMs, deadMs}.
+const TIMING = { pingMs: 25000, deadMs: 10000, ...window.CONVENE_TEST };
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -22,6 +29,8 @@ export class RoomClient {
     this.roomId = root.dataset.roomId;
     this.memberId = Number(root.dataset.memberId);
     this.lastSeq = Number(root.dataset.lastSeq || 0);
+    // The member's read marker when the page loaded; empty for a room never opened.
+    this.lastRead = root.dataset.lastReadSeq ? Number(root.dataset.lastReadSeq) : null;
     this.zone = root.dataset.timezone || "Europe/London";
     this.messages = root.querySelector("#messages");
     this.outboxEl = root.querySelector("#outbox");
@@ -31,7 +40,8 @@ export class RoomClient {
     this.errorEl = root.querySelector("#composer-error");
     this.connectionEl = root.querySelector("#connection");
     this.typingEl = root.querySelector("#typing");
-    this.outbox = new Map(); // client_id -> {body, el}
+    this.edits = new Map(); // message id -> {close, fail}: edits sent, not yet answered
+    this.outbox = new Map(); // client_id -> {clientId, body, el, inFlight, acked, failed}, oldest first
     this.attempt = 0;
     this.canPost = !(this.input && this.input.disabled);
     this.typers = new Map();
@@ -42,12 +52,17 @@ export class RoomClient {
     this.dayFormat = new Intl.DateTimeFormat("en-GB", {
       timeZone: this.zone, day: "numeric", month: "short", year: "numeric",
     });
+    this.isoFormat = new Intl.DateTimeFormat("en-GB", {
+      timeZone: this.zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+      minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "longOffset",
+    });
     this.presenceEl = root.querySelector("#presence");
     this.jumpButton = root.querySelector("#jump-latest");
     this.olderButton = root.querySelector("#load-older");
     this.lastReadSent = -1; // send the first read (even seq 0): it records the visit
     this.bindComposer();
     this.bindHistory();
+    this.bindNetwork();
     this.connect();
     const divider = root.querySelector("#unread-divider");
     if (divider) divider.scrollIntoView({ block: "center" });
@@ -56,21 +71,64 @@ export class RoomClient {
 
   // --- connection ---------------------------------------------------------
   connect() {
+    clearTimeout(this.reconnectTimer);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.setConnection("connecting", "Connecting…");
     const ws = new WebSocket(`${scheme}://${location.host}${this.root.dataset.wsPath}`);
     this.ws = ws;
     // batch: under load the server may send several consecutive events as one frame.
-    ws.onopen = () => ws.send(JSON.stringify({ type: "hello", after: this.lastSeq, batch: true }));
-    ws.onmessage = (e) => this.onFrame(JSON.parse(e.data));
+    ws.onopen = () => this.hello();
+    ws.onmessage = (e) => {
+      clearTimeout(this.deadline);
+      this.deadline = null;
+      this.onFrame(JSON.parse(e.data));
+    };
     ws.onclose = (e) => this.onClose(e);
+    this.expectFrame();
+  }
+
+  hello() {
+    this.send({ type: "hello", after: this.lastSeq, batch: true });
+  }
+
+  bindNetwork() {
+    setInterval(() => {
+      if (!this.ready) return;
+      this.send({ type: "ping" });
+      this.expectFrame();
+    }, TIMING.pingMs);
+    window.addEventListener("offline", () => this.drop());
+    window.addEventListener("online", () => {
+      if (this.closedForGood || (this.ws && this.ws.readyState <= WebSocket.OPEN)) return;
+      this.attempt = 0;
+      this.connect(); // now, not after the backoff
+    });
+  }
+
+  // Some frame must arrive within DEAD_MS (a pong at least), or the socket is dead.
+  expectFrame() {
+    if (!this.deadline) this.deadline = setTimeout(() => this.drop(), TIMING.deadMs);
+  }
+
+  // Give up on the current socket without waiting for a close handshake that may never
+  // come, and take the ordinary reconnect path.
+  drop() {
+    const ws = this.ws;
+    if (!ws || ws.readyState > WebSocket.OPEN) return; // already closing: onClose handles it
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.close();
+    this.onClose({ code: 1006 });
   }
 
   onClose(event) {
     this.ready = false;
-    clearInterval(this.pinger);
+    for (const pending of this.outbox.values()) pending.inFlight = false; // re-sent after ready
+    for (const edit of this.edits.values()) edit.fail("Connection lost: the edit may not be saved; save again.");
+    clearTimeout(this.deadline);
+    this.deadline = null;
     if (FINAL_CLOSE.has(event.code)) {
       const why = { 4401: "Signed out: sign in again to keep chatting.", 4403: "You no longer have access to this room.", 4404: "This room no longer exists." };
+      this.closedForGood = true;
       this.setConnection("closed", why[event.code]);
       this.setInputEnabled(false);
       return;
@@ -78,8 +136,11 @@ export class RoomClient {
     // Exponential backoff with full jitter, capped at 30 s.
     const delay = Math.random() * Math.min(30000, 500 * 2 ** this.attempt);
     this.attempt += 1;
-    this.setConnection("offline", `Offline: reconnecting in ${Math.ceil(delay / 1000)} s`);
-    setTimeout(() => this.connect(), delay);
+    this.setConnection("offline", navigator.onLine
+      ? `Offline: reconnecting in ${Math.ceil(delay / 1000)} s`
+      : "Offline: waiting for the network");
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
   setConnection(state, label) {
@@ -99,9 +160,8 @@ export class RoomClient {
         this.applyState(frame.state);
         this.setConnection("live", "Live");
         this.renderPresence(frame.state.online || [], frame.state.online_count);
-        this.flushOutbox();
+        this.pump();
         this.markRead();
-        this.pinger = setInterval(() => this.send({ type: "ping" }), 25000);
         return;
       case "presence": return this.renderPresence(frame.online, frame.count);
       case "state": return this.applyState(frame.state);
@@ -120,7 +180,7 @@ export class RoomClient {
     switch (frame.kind) {
       case "message.created": {
         const pending = this.outbox.get(data.client_id);
-        if (pending) { pending.el.remove(); this.outbox.delete(data.client_id); }
+        if (pending) { pending.el.remove(); this.outbox.delete(data.client_id); this.pump(); }
         if (!this.messages.querySelector(`[data-id="${data.id}"]`)) {
           this.root.querySelector("#no-messages")?.remove();
           const atEnd = this.isAtEnd();
@@ -137,12 +197,7 @@ export class RoomClient {
         if (el) {
           el.dataset.body = data.body;
           el.querySelector(".body").innerHTML = data.html; // sanitised by the server's renderer
-          if (!el.querySelector(".edited")) {
-            const mark = document.createElement("span");
-            mark.className = "edited";
-            mark.textContent = "(edited)";
-            el.querySelector(".meta").append(mark);
-          }
+          this.markEdited(el);
         }
         return;
       }
@@ -178,18 +233,23 @@ export class RoomClient {
       org.textContent = data.author.organisation;
       meta.append(" ", org);
     }
-    const created = new Date(data.created);
-    const time = document.createElement("time");
-    time.dateTime = data.created;
-    time.title = this.fullLabel(created);
-    time.textContent = this.timeLabel(created);
-    meta.append(" ", time);
+    meta.append(" ", this.timeElement(data.created));
     const body = document.createElement("div");
     body.className = "body";
     body.innerHTML = data.html; // sanitised server-side by markdown-it + nh3
     li.append(meta, body);
+    if (data.edited) this.markEdited(li);
     this.decorate(li);
     return li;
+  }
+
+  // Where _message.html puts it: right after the time, before the actions.
+  markEdited(li) {
+    if (li.querySelector(".edited")) return;
+    const mark = document.createElement("span");
+    mark.className = "edited";
+    mark.textContent = "(edited)";
+    li.querySelector(".meta time").after(" ", mark);
   }
 
   // --- own messages and moderation ------------------------------------------------
@@ -235,11 +295,17 @@ export class RoomClient {
     cancel.type = "button";
     cancel.className = "link";
     cancel.textContent = "Cancel";
-    form.append(area, save, cancel);
+    const error = document.createElement("span");
+    error.className = "error";
+    error.setAttribute("role", "alert");
+    form.append(area, save, cancel, " ", error);
     body.hidden = true;
     body.after(form);
     area.focus();
-    const close = () => { form.remove(); body.hidden = false; };
+    const id = Number(li.dataset.id);
+    const close = () => { this.edits.delete(id); form.remove(); body.hidden = false; };
+    // A refused (or unanswered) edit stays in this form, with the reason beside it.
+    const fail = (detail) => { this.edits.delete(id); save.disabled = false; error.textContent = detail; };
     cancel.addEventListener("click", close);
     area.addEventListener("keydown", (e) => {
       if (e.key === "Escape") close();
@@ -248,9 +314,11 @@ export class RoomClient {
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       if (area.value === li.dataset.body) { close(); return; }
-      this.pendingEdit = { li, text: area.value };
-      this.send({ type: "edit", id: Number(li.dataset.id), body: area.value });
-      close();
+      if (!this.ready) { fail("Not connected: save again once the room is live."); return; }
+      error.textContent = "";
+      save.disabled = true; // until the server's ack (closes the form) or error (names the id)
+      this.edits.set(id, { close, fail });
+      this.send({ type: "edit", id, body: area.value });
     });
   }
 
@@ -275,6 +343,15 @@ export class RoomClient {
     return this.dayFormat.format(date).replace("Sept", "Sep");
   }
 
+  // Django's |date:"c" in the member's zone, as _message.html writes <time datetime>:
+  // "2026-12-03T22:36:05.123456+05:30" (the fraction exactly as the server sent it).
+  localIso(iso) {
+    const part = Object.fromEntries(this.isoFormat.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+    const offset = part.timeZoneName.replace("GMT", "").replace("\u2212", "-") || "+00:00";
+    const fraction = iso.match(/\.\d+/)?.[0] ?? "";
+    return `${part.year}-${part.month}-${part.day}T${part.hour}:${part.minute}:${part.second}${fraction}${offset}`;
+  }
+
   fullLabel(date) {
     return `${this.day(date)}, ${this.timeFormat.format(date)}`;
   }
@@ -283,19 +360,42 @@ export class RoomClient {
     return this.day(date) === this.day(new Date()) ? this.timeFormat.format(date) : this.fullLabel(date);
   }
 
-  applyState(state) {
-    const roomMuted = Boolean(state.muted);
-    const notice = this.root.querySelector("#room-muted-notice");
-    notice.hidden = !roomMuted;
-    this.root.querySelector("#room-muted-reason").textContent = state.muted_reason ? `: ${state.muted_reason}` : "";
-    if ("you_muted" in state) {
-      this.youMuted = state.you_muted;
-      this.root.querySelector("#you-muted-notice").hidden = !state.you_muted;
-    }
-    if ("can_moderate" in state && state.can_moderate !== this.canModerate) {
+  timeElement(iso) {
+    const date = new Date(iso);
+    const time = document.createElement("time");
+    time.dateTime = this.localIso(iso);
+    time.title = this.fullLabel(date);
+    time.textContent = this.timeLabel(date);
+    return time;
+  }
+
+  // `update` is a whole state (ready, state) or only the room's part (room.updated).
+  applyState(update) {
+    const state = (this.state = { ...this.state, ...update });
+    const now = Date.now();
+    const running = (until) => !until || Date.parse(until) > now;
+    const roomMuted = Boolean(state.muted) && running(state.muted_until);
+    const youMuted = Boolean(state.you_muted) && running(state.you_muted_until);
+    const $ = (selector) => this.root.querySelector(selector);
+    $("#room-muted-notice").hidden = !roomMuted;
+    this.showUntil($("#room-muted-until"), state.muted_until);
+    $("#room-muted-reason").textContent = state.muted_reason ? `: ${state.muted_reason}` : "";
+    $("#you-muted-notice").hidden = !youMuted;
+    this.showUntil($("#you-muted-until"), state.you_muted_until);
+    $("#you-muted-reason").textContent = state.you_muted_reason ? ` Reason: ${state.you_muted_reason}` : "";
+    if (state.can_moderate !== this.canModerate) {
       this.canModerate = state.can_moderate;
       this.decorateAll();
     }
+    // A timed mute ends without any event: lift it here when it ends, and ask the
+    // server (a fresh hello) whether anything else still holds.
+    clearTimeout(this.muteTimer);
+    const ends = [roomMuted && state.muted_until, youMuted && state.you_muted_until].filter(Boolean);
+    if (ends.length) {
+      const delay = Math.min(2 ** 31 - 1, Math.min(...ends.map(Date.parse)) - now + 250);
+      this.muteTimer = setTimeout(() => { this.applyState({}); if (this.ready) this.hello(); }, delay);
+    }
+    this.youMuted = youMuted;
     this.roomMuted = roomMuted;
     const muteForm = this.root.querySelector("#mute-form");
     const unmuteForm = this.root.querySelector("#unmute-form");
@@ -305,40 +405,51 @@ export class RoomClient {
     this.setInputEnabled(this.canPost);
   }
 
+  showUntil(el, iso) {
+    el.replaceChildren(...(iso ? [" until ", this.timeElement(iso)] : []));
+  }
+
   setInputEnabled(enabled) {
     this.input.disabled = !enabled;
     this.sendButton.disabled = !enabled;
   }
 
   onAck(frame) {
+    if (!frame.client_id) { this.edits.get(frame.id)?.close(); return; } // an edit or delete is done
     const pending = this.outbox.get(frame.client_id);
     if (!pending) return;
     // Stored. The message.created event renders it; until then show it as sent.
     pending.el.dataset.state = "sent";
     pending.acked = true;
-    if (![...this.outbox.values()].some((p) => p.el.dataset.state === "failed")) this.showError("");
+    pending.inFlight = false;
+    if (![...this.outbox.values()].some((p) => p.failed)) this.showError("");
+    this.pump();
   }
 
   onError(frame) {
     if (frame.code === "resume_too_old") { location.reload(); return; }
     const pending = frame.client_id && this.outbox.get(frame.client_id);
     if (pending) {
-      pending.el.querySelector(".status").textContent = frame.detail;
-      if (RETRYABLE.has(frame.code)) {
+      pending.inFlight = false;
+      if (frame.code in RETRYABLE) {
+        // Still the head of the outbox: everything typed later waits behind it.
         pending.el.dataset.state = "waiting";
-        setTimeout(() => this.resend(frame.client_id), 3000);
-      } else {
-        // Refused for good. Nothing typed is lost: the text stays here until the
-        // member takes it back into the composer or discards it.
-        pending.el.dataset.state = "failed";
-        pending.failed = true;
-        this.offerRecovery(frame.client_id, pending);
+        this.retryLater(pending, RETRYABLE[frame.code]);
+        return;
       }
-    } else if (this.pendingEdit && frame.code !== "not_found") {
-      this.input.value = this.input.value ? `${this.input.value}\n${this.pendingEdit.text}` : this.pendingEdit.text;
-      this.pendingEdit = null;
+      // Refused for good. Nothing typed is lost: the text stays here until the
+      // member takes it back into the composer or discards it.
+      this.setStatus(pending, frame.detail);
+      pending.el.dataset.state = "failed";
+      pending.failed = true;
+      this.offerRecovery(frame.client_id, pending);
+      this.showError(frame.detail);
+      this.pump();
+      return;
     }
-    this.showError(frame.detail);
+    const edit = this.edits.get(frame.id);
+    if (edit) edit.fail(frame.detail);
+    else this.showError(frame.detail);
   }
 
   offerRecovery(clientId, pending) {
@@ -364,6 +475,7 @@ export class RoomClient {
     this.outbox.get(clientId)?.el.remove();
     this.outbox.delete(clientId);
     this.showError("");
+    this.pump();
   }
 
   onTyping(frame) {
@@ -415,27 +527,45 @@ export class RoomClient {
     text.textContent = body;
     const status = document.createElement("span");
     status.className = "status";
-    status.textContent = this.ready ? "Sending…" : "Waiting for connection…";
-    el.append(text, " ", status);
+    status.textContent = this.ready ? "Waiting…" : "Waiting for connection…";
+    const separator = document.createElement("span");
+    separator.className = "separator";
+    separator.setAttribute("aria-hidden", "true");
+    separator.textContent = " — ";
+    el.append(text, separator, status);
     this.outboxEl.append(el);
-    this.outbox.set(clientId, { body, el, acked: false });
+    this.outbox.set(clientId, { clientId, body, el });
     this.input.value = "";
     this.showError("");
-    this.resend(clientId);
+    this.pump();
   }
 
-  resend(clientId) {
-    const pending = this.outbox.get(clientId);
-    if (!pending || pending.acked || pending.failed || !this.ready) return;
-    pending.el.dataset.state = "sending";
-    pending.el.querySelector(".status").textContent = "Sending…";
-    this.send({ type: "send", client_id: clientId, body: pending.body });
+  // Send the oldest unsettled message, unless it is already on the wire or waiting out
+  // a rate limit. Called whenever the outbox or the connection changes.
+  pump() {
+    if (!this.ready || this.sendPause) return;
+    const head = [...this.outbox.values()].find((p) => !p.acked && !p.failed);
+    if (!head || head.inFlight) return;
+    head.inFlight = true;
+    head.el.dataset.state = "sending";
+    this.setStatus(head, "Sending…");
+    this.send({ type: "send", client_id: head.clientId, body: head.body });
   }
 
-  flushOutbox() {
-    for (const [clientId, pending] of this.outbox) {
-      if (!pending.acked && !pending.failed) this.resend(clientId);
-    }
+  retryLater(pending, why) {
+    let left = RETRY_SECONDS;
+    const tick = () => {
+      this.sendPause = null;
+      if (left === 0) { this.pump(); return; }
+      this.setStatus(pending, `${why}: retrying in ${left} s…`);
+      left -= 1;
+      this.sendPause = setTimeout(tick, 1000);
+    };
+    tick();
+  }
+
+  setStatus(pending, text) {
+    pending.el.querySelector(".status").textContent = text;
   }
 
   send(frame) {
@@ -488,7 +618,8 @@ export class RoomClient {
       const page = await response.json();
       const height = this.messages.scrollHeight;
       const items = page.items.filter((m) => !this.messages.querySelector(`[data-id="${m.id}"]`));
-      first.before(...items.map((m) => this.renderMessage(m, m.seq)));
+      this.messages.prepend(...items.map((m) => this.renderMessage(m, m.seq))); // above all, divider too
+      this.placeDivider();
       this.messages.scrollTop += this.messages.scrollHeight - height; // keep the reader's place
       if (!page.next) this.olderButton.hidden = true;
     } catch (error) {
@@ -496,6 +627,15 @@ export class RoomClient {
     } finally {
       this.loadingOlder = false;
     }
+  }
+
+  // The server puts the divider before the first unread message it shows; with more
+  // unread than one page that is the top of the page, so it moves as older pages load.
+  placeDivider() {
+    const divider = this.root.querySelector("#unread-divider");
+    if (!divider || this.lastRead === null) return;
+    const first = [...this.messages.querySelectorAll("li.message")].find((li) => Number(li.dataset.seq) > this.lastRead);
+    if (first) first.before(divider);
   }
 
   // --- scrolling ------------------------------------------------------------

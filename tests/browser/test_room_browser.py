@@ -167,6 +167,8 @@ def test_reconnect_resumes_exactly_once_and_times_match_a_reload(
         # "17:06" (today) or "3 Dec 2026, 17:06": either way in Bob's zone, not the browser's.
         assert reloaded["text"].endswith(created.astimezone(zone).strftime("%H:%M"))
         assert parse_instant(live["datetime"]) == parse_instant(reloaded["datetime"]) == created
+        # Written the same way too ("...+05:30", as Django's |date:"c" writes it).
+        assert live["datetime"] == reloaded["datetime"]
 
 
 def parse_instant(value: str) -> datetime:
@@ -183,3 +185,4 @@ def test_live_time_title_matches_a_reload(signed_in, daphne_server, member, room
     reloaded_times = times(alice)
     for message_id, live in live_times.items():
         assert live["title"] == reloaded_times[message_id]["title"]
+        assert live["datetime"] == reloaded_times[message_id]["datetime"]  # "+00:00" in London
