@@ -88,8 +88,11 @@ def test_two_members_chat_live_and_a_room_mute_reaches_open_pages(
 
     mod = open_room(signed_in(moderator), daphne_server, room)
     mod.locator("#mute-form input[name=reason]").fill("Cooling off")
-    mod.locator("#mute-room").click()  # a form POST, then a redirect back to the room
+    asked = []
+    mod.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    mod.locator("#mute-room").click()  # confirmed, a form POST, then a redirect back
     expect(mod.locator("#unmute-room")).to_be_visible()
+    assert asked == ["Make this room read-only for everyone but moderators?"]
     expect(mod.locator(LIVE)).to_be_attached()
 
     for page in (bob, alice):
