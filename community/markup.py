@@ -7,6 +7,7 @@ place in Convene that marks user-derived HTML safe.
 from __future__ import annotations
 
 import re
+from html import escape, unescape
 
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -32,8 +33,9 @@ URL_SCHEMES = {"http", "https", "mailto"}
 # Our own markup only: raw HTML is off, so no member can write these classes themselves
 # (and imported HTML's other classes are dropped).
 ALLOWED_CLASSES = {"strong": {"mention"}}
-# `@**Name**` or `@**Name|42**` (services.MENTION) as markdown renders it: shown as "@Name".
-_MENTION_HTML = re.compile(r"@<strong>([^<|]{1,80})(?:\|\d{1,18})?</strong>")
+# `@**Name**` or `@**Name|42**` as markdown renders it. Found in the HTML, not the raw
+# text, so `@**Name**` inside code (rendered as text) is no mention.
+_MENTION_HTML = re.compile(r"@<strong>([^<|]{1,80})(?:\|(\d{1,18}))?</strong>")
 
 
 def _clean(html: str, *, mentions: bool = True) -> str:
@@ -51,8 +53,28 @@ def _clean(html: str, *, mentions: bool = True) -> str:
 
 def render_markdown(text: str) -> str:
     """Raw member markdown to sanitised HTML, for storage beside the raw text."""
-    html = _MENTION_HTML.sub(r'<strong class="mention">@\1</strong>', _markdown.render(text))
-    return _clean(html)
+    return _clean(_markdown.render(text))
+
+
+def mentions_find(html: str) -> list[tuple[str, int | None]]:
+    """The (name, id or None) of each mention in rendered HTML, in order, repeats dropped."""
+    found = (
+        (unescape(name).strip(), int(i) if i else None) for name, i in _MENTION_HTML.findall(html)
+    )
+    return list(dict.fromkeys(found))
+
+
+def mentions_mark(html: str, names: dict[tuple[str, int | None], str]) -> str:
+    """Show the mentions that name a member as "@Their Name"; the rest stay as typed (bold),
+    so an author can see that a mention went nowhere."""
+
+    def mark(match: re.Match) -> str:
+        key = (unescape(match[1]).strip(), int(match[2]) if match[2] else None)
+        if key not in names:
+            return match[0]
+        return f'<strong class="mention">@{escape(names[key])}</strong>'
+
+    return _MENTION_HTML.sub(mark, html) if names else html
 
 
 def render_html_fragment(html: str) -> str:

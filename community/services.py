@@ -4,7 +4,6 @@ then notifies through the event log after commit."""
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from community.errors import Forbidden, NotFound, ServiceError
-from community.markup import render_markdown
+from community.markup import mentions_find, mentions_mark, render_markdown
 from community.models import (
     ApiToken,
     Challenge,
@@ -242,8 +241,8 @@ def message_post(
     body = can_post(member=member, room=room, body=body)
     try:
         with transaction.atomic():
-            message = _message_store(room=room, author=member, body=body, client_id=cid)
-            _mentions_notify(message=message)
+            message, named = _message_store(room=room, author=member, body=body, client_id=cid)
+            _mentions_notify(message=message, members=named)
             return message, True
     except IntegrityError:
         # The same client_id raced in on another connection: that one won.
@@ -276,14 +275,16 @@ def _message_store(
     body: str,
     client_id: uuid.UUID,
     created: datetime | None = None,
-) -> Message:
-    """Store a message and its message.created event in the caller's transaction."""
+) -> tuple[Message, list[Member]]:
+    """Store a message and its message.created event in the caller's transaction; returns
+    it with the members it mentions."""
+    html, named = _text_render(body=body)
     message = Message.objects.create(
         room=room,
         author=author,
         client_id=client_id,
         body=body,
-        html=render_markdown(body),
+        html=html,
         seq=0,
         created=created or timezone.now(),
     )
@@ -292,27 +293,36 @@ def _message_store(
     )
     message.seq = event.seq
     message.save(update_fields=["seq"])
-    return message
+    return message, named
 
 
-MENTION = re.compile(r"@\*\*([^*|\n]{1,80})(?:\|(\d{1,18}))?\*\*")
+MENTIONS_MAX = 20
 
 
-def _mentions_notify(*, message: Message) -> list[int]:
-    """`@**Display Name**` tells that member (Zulip's syntax, since names have spaces).
+def _text_render(*, body: str) -> tuple[str, list[Member]]:
+    """A message's HTML with its mentions resolved: (html, the members it names).
 
-    Names are not unique, so a name shared by several members notifies nobody unless
-    the mention names the member's id too: `@**Display Name|42**`.
+    `@**Display Name**` names a member (Zulip's syntax, since names have spaces). Names are
+    not unique, so a name shared by several members names nobody unless the mention
+    carries the member's id too: `@**Display Name|42**`. Only mentions that name someone
+    are shown as mentions.
     """
-    mentions = list(dict.fromkeys(MENTION.findall(message.body)))[:20]
-    mentioned: list[int] = []
-    for name, member_id in mentions:
-        matches = Member.objects.filter(display_name__iexact=name.strip(), is_active=True)
-        if member_id:
-            matches = matches.filter(pk=int(member_id))
-        found = list(matches.exclude(pk=message.author_id).values_list("pk", flat=True)[:2])
-        if len(found) == 1 and found[0] not in mentioned:
-            mentioned.append(found[0])
+    html = render_markdown(body)
+    named: dict[tuple[str, int | None], Member] = {}
+    for name, member_id in mentions_find(html)[:MENTIONS_MAX]:
+        matches = Member.objects.filter(display_name__iexact=name, is_active=True)
+        if member_id is not None:
+            matches = matches.filter(pk=member_id)
+        found = list(matches[:2])
+        if len(found) == 1:
+            named[(name, member_id)] = found[0]
+    html = mentions_mark(html, {key: member.name for key, member in named.items()})
+    return html, list({member.pk: member for member in named.values()}.values())
+
+
+def _mentions_notify(*, message: Message, members: list[Member]) -> list[int]:
+    """Tell each member a new message names (not its author)."""
+    mentioned = [member.pk for member in members if member.pk != message.author_id]
     for member_id in mentioned:
         notification_send(
             member_id=member_id,
@@ -339,7 +349,9 @@ def message_import(
     existing = _message_by_client_id(member=author, client_id=client_id)
     if existing is not None:
         return existing
-    return _message_store(room=room, author=author, body=body, client_id=client_id, created=created)
+    return _message_store(
+        room=room, author=author, body=body, client_id=client_id, created=created
+    )[0]
 
 
 def _message_for_change(*, member: Member, message_id: object) -> Message:
@@ -365,7 +377,10 @@ def message_edit(*, member: Member, message_id: object, body: object) -> Message
         return message  # nothing changed: no event, no edit mark
     # Edits count against the rate limit: each one is a durable event every client replays.
     body = can_post(member=member, room=message.room, body=body)
-    message.body, message.html, message.edited = body, render_markdown(body), timezone.now()
+    # Mentions show as mentions, but an edit notifies nobody (as in Slack): a typo fix must
+    # not ping everyone named again.
+    html, _named = _text_render(body=body)
+    message.body, message.html, message.edited = body, html, timezone.now()
     message.save(update_fields=["body", "html", "edited"])
     event_append(
         stream_id=message.room.stream_id,

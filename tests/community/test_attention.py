@@ -35,6 +35,27 @@ def test_mention_notifies_only_the_named_members(member, other_member, moderator
 
 
 @pytest.mark.django_db
+def test_only_mentions_that_name_a_member_notify_or_show_as_mentions(member, other_member, room):
+    message = post(
+        member,
+        room,
+        "`@**Tom Baines**` in code\n\n```\n@**Tom Baines** in a fence\n```\n\n"
+        f"@**Nobody Here**, @**Tom Baines|{member.pk}** (wrong id), @**tom baines**",
+    )
+    assert list(Notification.objects.values_list("member_id", flat=True)) == [other_member.pk]
+    # The one that named Tom shows his name as he writes it; the others stay as typed.
+    assert message.html.count('class="mention"') == 1
+    assert '<strong class="mention">@Tom Baines</strong>' in message.html
+    assert "@<strong>Nobody Here</strong>" in message.html
+    assert "<code>@**Tom Baines**</code>" in message.html
+    # An edit shows a new mention as one, but notifies nobody (as in Slack).
+    edited = services.message_edit(
+        member=member, message_id=message.pk, body="now @**Tom Baines** and @**Amira Shah**"
+    )
+    assert edited.html.count('class="mention"') == 2 and Notification.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_notification_urls_must_be_local(member):
     for url in ["https://evil.example/", "//evil.example/", "javascript:alert(1)"]:
         with pytest.raises(ValueError):

@@ -6,7 +6,13 @@ import json
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from community.markup import render_html_fragment, render_markdown, safe_html
+from community.markup import (
+    mentions_find,
+    mentions_mark,
+    render_html_fragment,
+    render_markdown,
+    safe_html,
+)
 
 ALLOWED_SCHEMES = {"", "http", "https", "mailto"}
 
@@ -143,13 +149,19 @@ def test_safe_html_cleans_again_before_marking_safe():
     assert "<p>ok</p>" in shown and "alert" not in shown
 
 
-def test_mentions_render_as_at_name_with_or_without_the_id():
-    html = render_markdown("thanks @**Amira Shah** and @**Tom Baines|42**, not **bold**")
-    assert '<strong class="mention">@Amira Shah</strong>' in html
-    assert '<strong class="mention">@Tom Baines</strong>' in html and "|42" not in html
-    assert "<strong>bold</strong>" in html
+def test_mentions_are_found_in_the_html_and_only_named_ones_are_marked():
+    html = render_markdown(
+        "thanks @**Amira Shah** and @**Tom Baines|42**, `@**In Code**`, not **bold**\n\n"
+        "```\n@**In Fence**\n```"
+    )
+    assert mentions_find(html) == [("Amira Shah", None), ("Tom Baines", 42)]
+    marked = mentions_mark(html, {("Tom Baines", 42): "Tom <Baines>"})
+    assert '<strong class="mention">@Tom &lt;Baines&gt;</strong>' in marked and "|42" not in marked
+    assert "@<strong>Amira Shah</strong>" in marked  # names nobody: left as typed
+    assert "<strong>bold</strong>" in marked and "<code>@**In Code**</code>" in marked
     # The class is ours alone: imported HTML cannot fake a mention or add other classes.
     fake = render_html_fragment('<strong class="mention">@Boss</strong><em class="x">y</em>')
-    assert "class" not in fake.replace('class="mention"', "") and "<em>y</em>" in fake
+    assert "class" not in fake and "<em>y</em>" in fake
     typed = render_markdown('<strong class="mention">@Boss</strong>')
     assert "<strong" not in typed and "&lt;strong" in typed  # raw HTML is shown as text
+    assert 'class="mention"' in safe_html(marked)  # and survives the display-time clean
