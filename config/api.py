@@ -34,6 +34,17 @@ class TokenAuth(HttpBearer):
         return member
 
 
+class SessionCookieAuth(SessionAuth):
+    """The session cookie, with its CSRF check only when a session cookie is sent: a
+    request with no cookie (a script with a mistyped token, say) is told it is not signed
+    in (401), not that its CSRF token failed."""
+
+    def _get_key(self, request: HttpRequest):
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return None
+        return super()._get_key(request)
+
+
 api = NinjaAPI(
     title="Convene API",
     version="1",
@@ -45,7 +56,7 @@ api = NinjaAPI(
     urls_namespace="api",
     openapi_url="/openapi.json",
     docs_url="/docs",
-    auth=[TokenAuth(), SessionAuth()],
+    auth=[TokenAuth(), SessionCookieAuth()],
 )
 
 
@@ -81,7 +92,11 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
 
 @api.exception_handler(AuthenticationError)
 def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return error_response(request, status=401, code="not_signed_in", detail="Sign in first.")
+    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+        detail = "That API token is not valid (mistyped or revoked); make one on your profile page."
+    else:
+        detail = "Sign in first, or send a personal API token: Authorization: Bearer cvn_..."
+    return error_response(request, status=401, code="not_signed_in", detail=detail)
 
 
 @api.exception_handler(HttpError)

@@ -96,6 +96,19 @@ def test_session_writes_need_csrf(api_for, member, room):
 
 
 @pytest.mark.parametrize(
+    ("headers", "said"),
+    [({}, "Sign in first"), ({"HTTP_AUTHORIZATION": "Bearer cvn_nope"}, "token is not valid")],
+)
+def test_writes_without_credentials_are_401_not_csrf(room, headers, said):
+    client = Client(enforce_csrf_checks=True)
+    payload = {"client_id": str(uuid.uuid4()), "body": "x"}
+    response = post_json(client, f"/api/v1/rooms/{room.pk}/messages/", payload, **headers)
+    assert response.status_code == 401, response.content
+    assert response.json()["code"] == "not_signed_in" and said in response.json()["detail"]
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize(
     ("payload", "status", "code"),
     [
         ("{not json", 400, "invalid"),
