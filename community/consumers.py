@@ -41,7 +41,14 @@ def _author_payload(member_id: int) -> dict[str, Any]:
 
 
 def _is_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+    return _id_echo(value) is not None and value > 0
+
+
+def _id_echo(value: object) -> int | None:
+    """The `id` to echo in an error: any whole number that fits in 64 bits, as sent."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
+        return value
+    return None
 
 
 class RoomConsumer(StreamConsumer):
@@ -78,7 +85,7 @@ class RoomConsumer(StreamConsumer):
             return await database_sync_to_async(service)(member=self.scope["user"], **kwargs)
         except ServiceError as error:
             message_id = kwargs.get("message_id")
-            echo = message_id if _is_id(message_id) else None
+            echo = _id_echo(message_id)
             raise FrameRefused(error.code, error.detail, client_id, echo) from None
 
     async def handle_send(self, frame: dict[str, Any]) -> None:
@@ -105,7 +112,7 @@ class RoomConsumer(StreamConsumer):
     async def handle_edit(self, frame: dict[str, Any]) -> None:
         message_id = frame.get("id")
         if "body" not in frame:
-            echo = message_id if _is_id(message_id) else None
+            echo = _id_echo(message_id)
             raise FrameRefused("invalid", 'An edit needs an "id" and a "body".', id=echo)
         message = await self._call(self._edit, message_id=message_id, body=frame["body"])
         # The message.edited event shows the change to everyone; the ack tells this client
@@ -130,7 +137,7 @@ class RoomConsumer(StreamConsumer):
             _is_id(message_id)
             and not Message.objects.filter(pk=message_id, room_id=self.room_id).exists()
         ):
-            raise NotFound("No such message in this room.")
+            raise NotFound("No such message.")
 
     def presence_member(self) -> dict[str, Any]:
         return self.author

@@ -204,11 +204,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 raise FrameRefused("invalid", '"after" must be a whole number or null.')
             if after < 0 or after > last:
                 raise FrameRefused("invalid", f'"after" must be between 0 and {last}.')
-            if last - after > settings.CONVENE["REPLAY_LIMIT"]:
-                raise FrameRefused(
-                    "resume_too_old",
-                    "You missed too much to replay; reload the history over HTTP.",
-                )
+        if self.last_seq is not None:
+            # A second hello on this socket (to refresh state, say) never repeats what the
+            # socket already delivered: no duplicates per socket.
+            after = self.last_seq if after is None else max(after, self.last_seq)
+        if after is not None and last - after > settings.CONVENE["REPLAY_LIMIT"]:
+            raise FrameRefused(
+                "resume_too_old", "You missed too much to replay; reload the history over HTTP."
+            )
         self.last_seq = None
         self.batch_frames = batch_frames
         await self._replay(after=after, floor=last)

@@ -145,6 +145,26 @@ async def test_hello_null_sends_the_latest_page(member, other_member, room):
     await socket.disconnect()
 
 
+async def test_a_second_hello_never_repeats_what_the_socket_delivered(member, other_member, room):
+    for n in range(3):
+        await sync_to_async(services.message_post)(
+            member=other_member, room=room, body=f"m{n}", client_id=str(uuid.uuid4())
+        )
+    socket, _, _ = await open_socket(path_for(room), member)
+    await send(socket, {"type": "hello", "after": 1})
+    _, replayed = await receive_until(socket, "ready")
+    assert [frame["seq"] for frame in replayed] == [2, 3]
+    await sync_to_async(services.message_post)(
+        member=other_member, room=room, body="m3", client_id=str(uuid.uuid4())
+    )
+    assert (await receive(socket))["seq"] == 4
+    for after in (0, None):  # asking again from earlier gets fresh state, no repeats
+        await send(socket, {"type": "hello", "after": after})
+        ready, replayed = await receive_until(socket, "ready")
+        assert replayed == [] and ready["last_seq"] == 4 and "state" in ready
+    await socket.disconnect()
+
+
 async def test_resume_too_old(member, other_member, room, settings):
     settings.CONVENE = {**settings.CONVENE, "REPLAY_LIMIT": 2}
     for n in range(4):
@@ -194,6 +214,8 @@ async def test_resume_too_old(member, other_member, room, settings):
             "empty",
         ),
         ('{"type": "edit", "id": 123456, "body": "x"}', "not_found"),
+        ('{"type": "edit", "id": -1, "body": "x"}', "not_found"),
+        ('{"type": "delete", "id": 0}', "not_found"),
         ('{"type": "edit", "id": "x", "body": "x"}', "invalid"),
         ('{"type": "delete", "id": null}', "invalid"),
     ],
@@ -206,6 +228,13 @@ async def test_bad_frames_get_an_error_and_change_nothing(member, room, frame, c
     error = await receive(socket)
     assert error["type"] == "error" and error["code"] == code, error
     assert error["detail"]
+    try:
+        sent = json.loads(frame)
+    except ValueError:
+        sent = None
+    # A whole-number id is echoed, whatever its value.
+    if isinstance(sent, dict) and isinstance(sent.get("id"), int):
+        assert error["id"] == sent["id"], error
     # The socket is still usable and nothing was stored.
     await send(socket, {"type": "ping"})
     assert (await receive(socket))["type"] == "pong"
