@@ -30,7 +30,14 @@ from community.moderation import can_post, text_check
 from community.notifications import notification_send
 from community.payloads import iso_utc, message_payload, room_payload
 from community.permissions import access_message_change, access_room, is_moderator
-from realtime.events import event_append, member_notify, stream_create, stream_label
+from realtime.events import (
+    event_append,
+    event_store,
+    member_notify,
+    stream_create,
+    stream_label,
+    stream_seq_next,
+)
 
 
 def unique_slug(*, model, text: str, max_length: int = 200) -> str:
@@ -279,20 +286,23 @@ def _message_store(
     """Store a message and its message.created event in the caller's transaction; returns
     it with the members it mentions."""
     html, named = _text_render(body=body)
+    # The seq first, so the message row is written once with it (under the stream's lock).
+    seq = stream_seq_next(stream_id=room.stream_id)
     message = Message.objects.create(
         room=room,
         author=author,
         client_id=client_id,
         body=body,
         html=html,
-        seq=0,
+        seq=seq,
         created=created or timezone.now(),
     )
-    event = event_append(
-        stream_id=room.stream_id, kind="message.created", data=_message_created_data(message)
+    event_store(
+        stream_id=room.stream_id,
+        seq=seq,
+        kind="message.created",
+        data=_message_created_data(message),
     )
-    message.seq = event.seq
-    message.save(update_fields=["seq"])
     return message, named
 
 

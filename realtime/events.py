@@ -65,14 +65,24 @@ def event_message(event: Event) -> dict[str, Any]:
     }
 
 
-@transaction.atomic
+# No savepoint: an event is part of its caller's change, never kept without it (and a
+# savepoint would cost two more statements on every write).
+@transaction.atomic(savepoint=False)
 def event_append(*, stream_id: int, kind: str, data: dict[str, Any]) -> Event:
     """Give the event the stream's next seq under a row lock, store it, publish after commit.
 
     Callers run inside their own transaction; the lock on the stream row makes
     seq allocation gap-free and ordered by commit.
     """
-    seq = _seq_next(stream_id=stream_id)
+    return event_store(
+        stream_id=stream_id, seq=stream_seq_next(stream_id=stream_id), kind=kind, data=data
+    )
+
+
+@transaction.atomic(savepoint=False)
+def event_store(*, stream_id: int, seq: int, kind: str, data: dict[str, Any]) -> Event:
+    """Store an event under a seq the caller took with `stream_seq_next` in this same
+    transaction (for rows that carry their seq, such as messages, so they are written once)."""
     # Round-trip through JSON so the stored data and the frame are identical.
     data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
     event = Event.objects.create(stream_id=stream_id, seq=seq, kind=kind, data=data)
@@ -81,10 +91,13 @@ def event_append(*, stream_id: int, kind: str, data: dict[str, Any]) -> Event:
     return event
 
 
-def _seq_next(*, stream_id: int) -> int:
+def stream_seq_next(*, stream_id: int) -> int:
     """Allocate the stream's next seq in one statement. The UPDATE holds the stream row's
     lock until commit, as SELECT ... FOR UPDATE did, at a third of the ORM's cost on the
     write path (PostgreSQL and SQLite 3.35+ both have RETURNING)."""
+    if not connection.in_atomic_block:
+        # Outside a transaction the seq would commit alone: a gap if its event never came.
+        raise RuntimeError("stream_seq_next must run inside the transaction that stores the event")
     table = connection.ops.quote_name(Stream._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(

@@ -218,3 +218,15 @@ def test_organisation_profile_created_and_updated(sector):
     services.organisation_save(member=member, fields={"seeks": "Apprentices"})
     organisation.refresh_from_db()
     assert organisation.seeks == "Apprentices" and organisation.name == "Northgate Precision"
+
+
+def test_a_post_is_one_write_per_row(member, room, django_assert_num_queries):
+    """client_id lookup, mute check, seq (one UPDATE ... RETURNING), the message written
+    once with its seq, the event; plus the savepoint pair of the test's transaction."""
+    services.message_post(member=member, room=room, body="warm", client_id=str(uuid.uuid4()))
+    with django_assert_num_queries(7):
+        message, created = services.message_post(
+            member=member, room=room, body="hello", client_id=str(uuid.uuid4())
+        )
+    assert created and message.seq == 2
+    assert Event.objects.get(seq=2).data["id"] == message.pk
