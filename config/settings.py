@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "django_htmx",
+    "ninja",  # its Swagger UI from the installed package's static files, not a CDN
     "allauth",
     "allauth.account",
     "realtime",

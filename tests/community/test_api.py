@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from community.models import MemberMute, Message
@@ -246,3 +247,16 @@ def test_form_encoded_body_gets_a_plain_explanation(api_for, member, room):
     )
     assert response.status_code == 400
     assert response.json()["detail"] == "The request body must be valid JSON."
+
+
+def test_api_docs_load_nothing_from_other_sites(api_for, member):
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    html = api_for(member).get("/api/v1/docs").content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets), assets
+    for asset in assets:  # each served by us, from the installed package's static files
+        assert asset.startswith(settings.STATIC_URL), asset
+        assert finders.find(asset.removeprefix(settings.STATIC_URL)), asset
