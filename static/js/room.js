@@ -84,6 +84,7 @@ export class RoomClient {
     const divider = root.querySelector("#unread-divider");
     if (divider) divider.scrollIntoView({ block: "center" });
     else this.scrollToEnd();
+    if (this.isShort()) this.loadOlder({ auto: true });
   }
 
   // --- connection ---------------------------------------------------------
@@ -685,6 +686,25 @@ export class RoomClient {
       if (this.isAtEnd()) this.markRead();
       if (this.messages.scrollTop < 40) this.loadOlder();
     });
+    // Already at the top (the page opened there, at an unread divider, or the list is
+    // too short to scroll), scrolling up changes nothing and fires no scroll event:
+    // the attempt itself asks for older messages.
+    const list = this.messages;
+    const atTop = () => list.scrollTop <= 0;
+    list.addEventListener("wheel", (e) => { if (e.deltaY < 0 && atTop()) this.loadOlder(); }, { passive: true });
+    list.addEventListener("keydown", (e) => {
+      if (e.target.closest("textarea, input, [contenteditable]")) return; // an edit in progress
+      if (["PageUp", "Home", "ArrowUp"].includes(e.key) && atTop()) this.loadOlder();
+    });
+    let touchY = null;
+    list.addEventListener("touchstart", (e) => { touchY = e.touches[0]?.clientY ?? null; }, { passive: true });
+    list.addEventListener("touchmove", (e) => {
+      const y = e.touches[0]?.clientY;
+      // A finger moving down drags the content down: scrolling up.
+      if (touchY === null || y === undefined || y - touchY < 10 || !atTop()) return;
+      touchY = null; // once per gesture
+      this.loadOlder();
+    }, { passive: true });
     this.jumpButton.addEventListener("click", () => this.scrollToEnd());
     this.olderButton.addEventListener("click", () => this.loadOlder());
     document.addEventListener("visibilitychange", () => this.markRead());
@@ -697,11 +717,13 @@ export class RoomClient {
     this.send({ type: "read", seq: this.lastSeq });
   }
 
-  async loadOlder() {
+  // `auto`: the page asked, not the member; such a load never asks for another.
+  async loadOlder({ auto = false } = {}) {
     if (this.loadingOlder || this.olderButton.hidden) return;
     const first = this.messages.querySelector(".message");
     if (!first) return;
     this.loadingOlder = true;
+    let loaded = false;
     try {
       const url = `/api/v1/rooms/${this.roomId}/messages/?before=${first.dataset.seq}&limit=50`;
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -713,11 +735,15 @@ export class RoomClient {
       this.placeDivider();
       this.messages.scrollTop += this.messages.scrollHeight - height; // keep the reader's place
       if (!page.next) this.olderButton.hidden = true;
+      loaded = true;
     } catch (error) {
       this.showError(`Could not load older messages (${error.message}).`);
     } finally {
       this.loadingOlder = false;
     }
+    // Still too short to scroll: one more page (once: the next comes when the member
+    // scrolls up again).
+    if (loaded && !auto && this.isShort()) this.loadOlder({ auto: true });
   }
 
   // The server puts the divider before the first unread message it shows; with more
@@ -730,6 +756,12 @@ export class RoomClient {
   }
 
   // --- scrolling ------------------------------------------------------------
+  // Older messages exist but the list does not fill its box, so it cannot scroll.
+  isShort() {
+    const el = this.messages;
+    return !this.olderButton.hidden && el.scrollHeight <= el.clientHeight;
+  }
+
   isAtEnd() {
     const el = this.messages;
     return el.scrollHeight - el.scrollTop - el.clientHeight < 80;
