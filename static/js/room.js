@@ -4,7 +4,10 @@
 // reconnect, drops duplicates by seq, and keeps unsent messages in a visible
 // outbox that is re-sent with the same client_id until the server acks them. The
 // outbox is FIFO: only its oldest unsettled message is on the wire, the rest wait
-// behind it, so own messages are stored in the order they were typed.
+// behind it, so own messages are stored in the order they were typed. The outbox is
+// also kept in localStorage (per member and room), so a reload — ours on
+// resume_too_old, or the member's — restores and re-sends it; without storage it
+// lives in memory only.
 
 const RETRYABLE = { rate_limited: "Posting too fast", slow_mode: "Slow mode" };
 const RETRY_SECONDS = 3;
@@ -13,6 +16,16 @@ const FINAL_CLOSE = new Set([4401, 4403, 4404]);
 // socket that sends nothing for DEAD_MS after a ping (or after connecting) is dead.
 // Tests shorten both with window.CONVENE_TEST = {pingMs, deadMs}.
 const TIMING = { pingMs: 25000, deadMs: 10000, ...window.CONVENE_TEST };
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+// Reading window.localStorage itself throws where storage is blocked.
+function localStore() {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -41,7 +54,10 @@ export class RoomClient {
     this.connectionEl = root.querySelector("#connection");
     this.typingEl = root.querySelector("#typing");
     this.edits = new Map(); // message id -> {close, fail}: edits sent, not yet answered
-    this.outbox = new Map(); // client_id -> {clientId, body, el, inFlight, acked, failed}, oldest first
+    this.outbox = new Map(); // client_id -> {clientId, body, created, el, inFlight, acked, failed}, oldest first
+    this.store = localStore();
+    this.storeKey = `convene:outbox:v1:${this.memberId}:${this.roomId}`;
+    this.settled = new Set(); // client_ids this page settled: never written back to storage
     this.attempt = 0;
     this.canPost = !(this.input && this.input.disabled);
     this.typers = new Map();
@@ -63,10 +79,12 @@ export class RoomClient {
     this.bindComposer();
     this.bindHistory();
     this.bindNetwork();
+    this.restoreOutbox();
     this.connect();
     const divider = root.querySelector("#unread-divider");
     if (divider) divider.scrollIntoView({ block: "center" });
     else this.scrollToEnd();
+    if (this.isShort()) this.loadOlder({ auto: true });
   }
 
   // --- connection ---------------------------------------------------------
@@ -98,6 +116,13 @@ export class RoomClient {
       this.expectFrame();
     }, TIMING.pingMs);
     window.addEventListener("offline", () => this.drop());
+    // Leaving with unsent (or refused) messages: ask first. Stored ones come back when
+    // the room is opened again, but until then they are not sent.
+    window.addEventListener("beforeunload", (e) => {
+      if (this.reloading || ![...this.outbox.values()].some((p) => !p.acked)) return;
+      e.preventDefault();
+      e.returnValue = "";
+    });
     window.addEventListener("online", () => {
       if (this.closedForGood || (this.ws && this.ws.readyState <= WebSocket.OPEN)) return;
       this.attempt = 0;
@@ -180,7 +205,12 @@ export class RoomClient {
     switch (frame.kind) {
       case "message.created": {
         const pending = this.outbox.get(data.client_id);
-        if (pending) { pending.el.remove(); this.outbox.delete(data.client_id); this.pump(); }
+        if (pending) {
+          pending.el.remove();
+          this.outbox.delete(data.client_id);
+          this.settle(data.client_id);
+          this.pump();
+        }
         if (!this.messages.querySelector(`[data-id="${data.id}"]`)) {
           this.root.querySelector("#no-messages")?.remove();
           const atEnd = this.isAtEnd();
@@ -422,12 +452,22 @@ export class RoomClient {
     pending.el.dataset.state = "sent";
     pending.acked = true;
     pending.inFlight = false;
+    this.settle(frame.client_id);
+    // Stored before this page loaded (re-sent from storage): its event was in the
+    // history and will not come again.
+    if (frame.seq <= this.lastSeq) { pending.el.remove(); this.outbox.delete(frame.client_id); }
     if (![...this.outbox.values()].some((p) => p.failed)) this.showError("");
     this.pump();
   }
 
   onError(frame) {
-    if (frame.code === "resume_too_old") { location.reload(); return; }
+    if (frame.code === "resume_too_old") {
+      // The outbox is in storage: the reloaded page shows it again and sends it.
+      this.persist();
+      this.reloading = true; // no "leave the page?" prompt for our own reload
+      location.reload();
+      return;
+    }
     const pending = frame.client_id && this.outbox.get(frame.client_id);
     if (pending) {
       pending.inFlight = false;
@@ -442,6 +482,7 @@ export class RoomClient {
       this.setStatus(pending, frame.detail);
       pending.el.dataset.state = "failed";
       pending.failed = true;
+      this.settle(frame.client_id); // not re-sent after a reload; the text stays on this page
       this.offerRecovery(frame.client_id, pending);
       this.showError(frame.detail);
       this.pump();
@@ -474,6 +515,7 @@ export class RoomClient {
   discard(clientId) {
     this.outbox.get(clientId)?.el.remove();
     this.outbox.delete(clientId);
+    this.settle(clientId);
     this.showError("");
     this.pump();
   }
@@ -517,7 +559,15 @@ export class RoomClient {
     const body = this.input.value;
     if (!body.trim()) { this.showError("Write something first."); return; }
     if (!this.canPost) { this.showError("You cannot post here right now."); return; }
-    const clientId = uuid();
+    this.queue(uuid(), body, Date.now());
+    this.input.value = "";
+    this.showError("");
+    this.persist();
+    this.pump();
+  }
+
+  // Show a message in the outbox, to be sent (by pump) in turn.
+  queue(clientId, body, created) {
     const el = document.createElement("li");
     el.className = "pending";
     el.dataset.clientId = clientId;
@@ -534,10 +584,52 @@ export class RoomClient {
     separator.textContent = " — ";
     el.append(text, separator, status);
     this.outboxEl.append(el);
-    this.outbox.set(clientId, { clientId, body, el });
-    this.input.value = "";
-    this.showError("");
-    this.pump();
+    this.outbox.set(clientId, { clientId, body, created, el });
+  }
+
+  // --- the outbox in storage ----------------------------------------------
+  // One list per member and room: [{clientId, body, created}], oldest first. It holds
+  // what is not settled (acked, seen as message.created, refused for good, discarded).
+  storedOutbox() {
+    try {
+      const items = JSON.parse(this.store?.getItem(this.storeKey) || "[]");
+      if (!Array.isArray(items)) return [];
+      return items.filter((item) => item && typeof item.clientId === "string" && UUID.test(item.clientId)
+        && typeof item.body === "string" && item.body.trim() && Number.isFinite(item.created));
+    } catch {
+      return []; // unreadable or corrupt: nothing to restore
+    }
+  }
+
+  // Unsent messages left by an earlier page (reloaded, closed, or another tab of the
+  // same room): shown again and sent after ready with their own client_id, which the
+  // server recognises if one was in fact stored.
+  restoreOutbox() {
+    for (const item of this.storedOutbox()) {
+      if (!this.outbox.has(item.clientId)) this.queue(item.clientId, item.body, item.created);
+    }
+  }
+
+  settle(clientId) {
+    this.settled.add(clientId);
+    this.persist();
+  }
+
+  // Write this page's unsettled messages, keeping those another open tab of the same
+  // room has stored (they are not this page's to drop).
+  persist() {
+    if (!this.store) return;
+    const mine = [...this.outbox.values()].filter((p) => !p.acked && !p.failed)
+      .map(({ clientId, body, created }) => ({ clientId, body, created }));
+    const others = this.storedOutbox().filter((item) => !this.outbox.has(item.clientId) && !this.settled.has(item.clientId));
+    const items = [...mine, ...others].sort((a, b) => a.created - b.created);
+    try {
+      if (items.length) this.store.setItem(this.storeKey, JSON.stringify(items));
+      else this.store.removeItem(this.storeKey);
+    } catch (error) {
+      // Full or refused: the outbox still works, in memory only (the unload prompt guards it).
+      console.warn(`Convene: could not keep the outbox in storage (${error.name}).`);
+    }
   }
 
   // Send the oldest unsettled message, unless it is already on the wire or waiting out
@@ -594,6 +686,25 @@ export class RoomClient {
       if (this.isAtEnd()) this.markRead();
       if (this.messages.scrollTop < 40) this.loadOlder();
     });
+    // Already at the top (the page opened there, at an unread divider, or the list is
+    // too short to scroll), scrolling up changes nothing and fires no scroll event:
+    // the attempt itself asks for older messages.
+    const list = this.messages;
+    const atTop = () => list.scrollTop <= 0;
+    list.addEventListener("wheel", (e) => { if (e.deltaY < 0 && atTop()) this.loadOlder(); }, { passive: true });
+    list.addEventListener("keydown", (e) => {
+      if (e.target.closest("textarea, input, [contenteditable]")) return; // an edit in progress
+      if (["PageUp", "Home", "ArrowUp"].includes(e.key) && atTop()) this.loadOlder();
+    });
+    let touchY = null;
+    list.addEventListener("touchstart", (e) => { touchY = e.touches[0]?.clientY ?? null; }, { passive: true });
+    list.addEventListener("touchmove", (e) => {
+      const y = e.touches[0]?.clientY;
+      // A finger moving down drags the content down: scrolling up.
+      if (touchY === null || y === undefined || y - touchY < 10 || !atTop()) return;
+      touchY = null; // once per gesture
+      this.loadOlder();
+    }, { passive: true });
     this.jumpButton.addEventListener("click", () => this.scrollToEnd());
     this.olderButton.addEventListener("click", () => this.loadOlder());
     document.addEventListener("visibilitychange", () => this.markRead());
@@ -606,11 +717,13 @@ export class RoomClient {
     this.send({ type: "read", seq: this.lastSeq });
   }
 
-  async loadOlder() {
+  // `auto`: the page asked, not the member; such a load never asks for another.
+  async loadOlder({ auto = false } = {}) {
     if (this.loadingOlder || this.olderButton.hidden) return;
     const first = this.messages.querySelector(".message");
     if (!first) return;
     this.loadingOlder = true;
+    let loaded = false;
     try {
       const url = `/api/v1/rooms/${this.roomId}/messages/?before=${first.dataset.seq}&limit=50`;
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -622,11 +735,15 @@ export class RoomClient {
       this.placeDivider();
       this.messages.scrollTop += this.messages.scrollHeight - height; // keep the reader's place
       if (!page.next) this.olderButton.hidden = true;
+      loaded = true;
     } catch (error) {
       this.showError(`Could not load older messages (${error.message}).`);
     } finally {
       this.loadingOlder = false;
     }
+    // Still too short to scroll: one more page (once: the next comes when the member
+    // scrolls up again).
+    if (loaded && !auto && this.isShort()) this.loadOlder({ auto: true });
   }
 
   // The server puts the divider before the first unread message it shows; with more
@@ -639,6 +756,12 @@ export class RoomClient {
   }
 
   // --- scrolling ------------------------------------------------------------
+  // Older messages exist but the list does not fill its box, so it cannot scroll.
+  isShort() {
+    const el = this.messages;
+    return !this.olderButton.hidden && el.scrollHeight <= el.clientHeight;
+  }
+
   isAtEnd() {
     const el = this.messages;
     return el.scrollHeight - el.scrollTop - el.clientHeight < 80;

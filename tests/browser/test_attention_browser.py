@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from community import services
 from community.models import Message, RoomReadState
+from tests.browser.test_client_browser import list_layout
 from tests.browser.test_room_browser import open_room, say, sees_once, seqs
 
 pytestmark = pytest.mark.browser
@@ -66,6 +67,68 @@ def test_older_history_loads_on_scroll_without_gaps_and_read_marker_moves(
             break
         alice.wait_for_timeout(100)
     assert state.last_read_seq == 121
+
+
+def post_many(member, room, count: int) -> None:
+    for n in range(1, count + 1):
+        services.message_post(
+            member=member, room=room, body=f"note {n}", client_id=str(uuid.uuid4())
+        )
+
+
+def older_requests(page) -> list[str]:
+    """Every request the page makes for older history, in order."""
+    urls = []
+    page.on("request", lambda r: "before=" in r.url and urls.append(r.url))
+    return urls
+
+
+def test_scrolling_up_at_the_top_loads_older_with_more_than_a_page_unread(
+    signed_in, daphne_server, member, other_member, room, settings
+):
+    settings.CONVENE = {**settings.CONVENE, "RATE_LIMIT_POSTS": 1000}
+    post_many(other_member, room, 360)
+    RoomReadState.objects.create(member=member, room=room, last_read_seq=300)  # 60 unread
+    alice = open_room(signed_in(member), daphne_server, room)
+    messages = alice.locator("#messages")
+    # The latest page is all unread: the divider heads it, so the page opens at the top
+    # and no scrolling up can move it.
+    assert list_layout(alice) == ["new", *range(311, 361)]
+    assert messages.evaluate("el => el.scrollTop") == 0
+    messages.hover()
+    alice.mouse.wheel(0, -600)
+    expect(alice.locator("#messages li.message")).to_have_count(100)
+    assert list_layout(alice) == [*range(261, 301), "new", *range(301, 361)]
+    # The reader keeps their place: what was at the top is still in view.
+    assert messages.evaluate("el => el.scrollTop") > 0
+    expect(alice.locator("#messages li.message", has_text="note 311")).to_be_in_viewport()
+
+
+def test_a_list_too_short_to_scroll_still_loads_older(
+    signed_in, daphne_server, member, other_member, room, settings
+):
+    settings.CONVENE = {**settings.CONVENE, "RATE_LIMIT_POSTS": 1000}
+    post_many(other_member, room, 170)
+    alice = signed_in(member)
+    alice.set_viewport_size({"width": 1280, "height": 12000})  # a page of history fits
+    requests = older_requests(alice)
+    open_room(alice, daphne_server, room)
+    # The latest page fits without scrolling, so the page fetches one more by itself...
+    expect(alice.locator("#messages li.message")).to_have_count(100)
+    messages = alice.locator("#messages")
+    assert messages.evaluate("el => el.scrollHeight <= el.clientHeight")  # still short
+    alice.wait_for_timeout(1000)
+    assert len(requests) == 1  # ...once, not in a loop
+    assert seqs(alice) == list(range(71, 171))
+    # Keys that scroll up, on the list at the top, ask for more.
+    alice.locator("#messages li.message a.author").first.focus()
+    alice.keyboard.press("PageUp")
+    # A page loaded by the member's own action that leaves the list scrollable is the last.
+    expect(alice.locator("#messages li.message")).to_have_count(150)
+    assert seqs(alice) == list(range(21, 171))
+    assert messages.evaluate("el => el.scrollHeight > el.clientHeight")
+    alice.wait_for_timeout(500)
+    assert len(requests) == 2
 
 
 def test_edit_and_delete_own_message_from_the_page(

@@ -1,0 +1,141 @@
+"""The outbox survives reloads: the client's own on `resume_too_old`, and the member's."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from community import services
+from community.models import Message
+from tests import live
+from tests.browser.test_client_browser import own_bodies
+from tests.browser.test_room_browser import LIVE, mark_page, not_reloaded, open_room, say, sees_once
+
+pytestmark = pytest.mark.browser
+
+REPLAY_LIMIT = 5
+
+
+@pytest.fixture
+def small_replay_server(transactional_db):
+    """Daphne that replays at most REPLAY_LIMIT events; further behind is resume_too_old."""
+    with live.running_daphne({"DJANGO_SETTINGS_MODULE": "tests.browser.small_replay_settings"}) as (
+        server
+    ):
+        yield server
+
+
+def stored_outbox(page) -> list[str]:
+    """The bodies the page keeps in localStorage for its member and room, in order."""
+    return page.evaluate(
+        """() => JSON.parse(localStorage.getItem(window.convene.storeKey) || "[]")
+                  .map((item) => item.body)"""
+    )
+
+
+def test_queued_messages_survive_the_reload_after_resume_too_old(
+    signed_in, small_replay_server, member, other_member, room, settings
+):
+    settings.CONVENE = {**settings.CONVENE, "RATE_LIMIT_POSTS": 1000}
+    alice = open_room(signed_in(member), small_replay_server, room)
+    mark_page(alice)
+    alice.context.set_offline(True)
+    expect(alice.locator("#connection")).to_have_attribute("data-state", "offline")
+    queued = ["Queued on the train", "And a second thought"]
+    for text in queued:
+        say(alice, text)
+    expect(alice.locator("#outbox li")).to_have_count(2)
+    assert stored_outbox(alice) == queued
+    # More happens meanwhile than the server will replay.
+    others = [f"while you were away {n}" for n in range(REPLAY_LIMIT + 3)]
+    for text in others:
+        services.message_post(
+            member=other_member, room=room, body=text, client_id=str(uuid.uuid4())
+        )
+
+    alice.context.set_offline(False)  # hello -> resume_too_old -> the page reloads
+    expect(alice.locator(LIVE)).to_be_attached(timeout=15_000)
+    assert not not_reloaded(alice)
+    for text in [*others, *queued]:
+        sees_once(alice, text)
+    expect(alice.locator("#outbox li")).to_have_count(0)
+    assert own_bodies(alice, member) == queued
+    for text in queued:
+        assert Message.objects.filter(room=room, body=text).count() == 1
+    stored = Message.objects.filter(room=room).order_by("seq").values_list("body", flat=True)
+    assert list(stored) == [*others, *queued]
+    assert stored_outbox(alice) == []
+
+
+def test_a_queued_message_survives_the_member_reloading_the_page(
+    signed_in, daphne_server, member, room
+):
+    alice = signed_in(member)
+    # The room's socket can be cut off while HTTP still works (the page can reload).
+    cut = {"on": False}
+
+    def gate(ws):
+        if cut["on"]:
+            ws.close()
+        else:
+            ws.connect_to_server()
+
+    alice.route_web_socket(re.compile(r"/ws/rooms/"), gate)
+    open_room(alice, daphne_server, room)
+    cut["on"] = True
+    alice.context.set_offline(True)  # drops the open socket; reconnecting fails at the gate
+    expect(alice.locator("#connection")).to_have_attribute("data-state", "offline")
+    alice.context.set_offline(False)
+    say(alice, "Typed before the reload")
+    expect(alice.locator("#outbox li", has_text="Typed before the reload")).to_have_count(1)
+
+    dialogs = []
+
+    def leave(dialog):
+        dialogs.append(dialog.type)
+        dialog.accept()
+
+    alice.on("dialog", leave)
+    alice.reload()
+    assert dialogs == ["beforeunload"]  # asked before leaving unsent text
+    pending = alice.locator("#outbox li", has_text="Typed before the reload")
+    expect(pending).to_have_count(1)
+    expect(pending.locator(".status")).to_have_text("Waiting for connection…")
+    assert Message.objects.filter(room=room).count() == 0
+
+    cut["on"] = False
+    alice.context.set_offline(True)  # the network comes back: reconnect now, not after backoff
+    alice.context.set_offline(False)
+    expect(alice.locator(LIVE)).to_be_attached()
+    sees_once(alice, "Typed before the reload")
+    expect(alice.locator("#outbox li")).to_have_count(0)
+    assert Message.objects.filter(room=room, body="Typed before the reload").count() == 1
+    assert stored_outbox(alice) == []
+    # Settled for good: a further reload neither shows nor sends it again.
+    alice.reload()
+    expect(alice.locator(LIVE)).to_be_attached()
+    sees_once(alice, "Typed before the reload")
+    expect(alice.locator("#outbox li")).to_have_count(0)
+    assert dialogs == ["beforeunload"]
+    assert Message.objects.filter(room=room, body="Typed before the reload").count() == 1
+
+
+def test_the_outbox_works_in_memory_when_storage_refuses(signed_in, daphne_server, member, room):
+    alice = signed_in(member)
+    alice.add_init_script(
+        "Storage.prototype.setItem = function () {"
+        " throw new DOMException('full', 'QuotaExceededError'); };"
+    )
+    open_room(alice, daphne_server, room)
+    alice.context.set_offline(True)
+    expect(alice.locator("#connection")).to_have_attribute("data-state", "offline")
+    say(alice, "Kept in memory")
+    expect(alice.locator("#outbox li", has_text="Kept in memory")).to_have_count(1)
+    alice.context.set_offline(False)
+    expect(alice.locator(LIVE)).to_be_attached()
+    sees_once(alice, "Kept in memory")
+    expect(alice.locator("#outbox li")).to_have_count(0)
+    assert Message.objects.filter(room=room, body="Kept in memory").count() == 1
