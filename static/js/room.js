@@ -479,11 +479,8 @@ export class RoomClient {
       }
       // Refused for good. Nothing typed is lost: the text stays here until the
       // member takes it back into the composer or discards it.
-      this.setStatus(pending, frame.detail);
-      pending.el.dataset.state = "failed";
-      pending.failed = true;
-      this.settle(frame.client_id); // not re-sent after a reload; the text stays on this page
-      this.offerRecovery(frame.client_id, pending);
+      this.fail(pending, frame.detail);
+      this.persist(); // kept in storage as refused: shown again after a reload, never re-sent
       this.showError(frame.detail);
       this.pump();
       return;
@@ -491,6 +488,13 @@ export class RoomClient {
     const edit = this.edits.get(frame.id);
     if (edit) edit.fail(frame.detail);
     else this.showError(frame.detail);
+  }
+
+  fail(pending, reason) {
+    this.setStatus(pending, reason);
+    pending.el.dataset.state = "failed";
+    pending.failed = reason;
+    this.offerRecovery(pending.clientId, pending);
   }
 
   offerRecovery(clientId, pending) {
@@ -588,14 +592,16 @@ export class RoomClient {
   }
 
   // --- the outbox in storage ----------------------------------------------
-  // One list per member and room: [{clientId, body, created}], oldest first. It holds
-  // what is not settled (acked, seen as message.created, refused for good, discarded).
+  // One list per member and room: [{clientId, body, created, failed?}], oldest first. It
+  // holds what is not settled (acked, seen as message.created, taken back, discarded);
+  // a message refused for good stays, marked with the reason, and is not sent again.
   storedOutbox() {
     try {
       const items = JSON.parse(this.store?.getItem(this.storeKey) || "[]");
       if (!Array.isArray(items)) return [];
       return items.filter((item) => item && typeof item.clientId === "string" && UUID.test(item.clientId)
-        && typeof item.body === "string" && item.body.trim() && Number.isFinite(item.created));
+        && typeof item.body === "string" && item.body.trim() && Number.isFinite(item.created)
+        && (item.failed === undefined || typeof item.failed === "string"));
     } catch {
       return []; // unreadable or corrupt: nothing to restore
     }
@@ -606,7 +612,9 @@ export class RoomClient {
   // server recognises if one was in fact stored.
   restoreOutbox() {
     for (const item of this.storedOutbox()) {
-      if (!this.outbox.has(item.clientId)) this.queue(item.clientId, item.body, item.created);
+      if (this.outbox.has(item.clientId)) continue;
+      this.queue(item.clientId, item.body, item.created);
+      if (item.failed) this.fail(this.outbox.get(item.clientId), item.failed);
     }
   }
 
@@ -619,8 +627,9 @@ export class RoomClient {
   // room has stored (they are not this page's to drop).
   persist() {
     if (!this.store) return;
-    const mine = [...this.outbox.values()].filter((p) => !p.acked && !p.failed)
-      .map(({ clientId, body, created }) => ({ clientId, body, created }));
+    // Refused ones too (with the reason), until taken back or discarded: nothing typed is lost.
+    const mine = [...this.outbox.values()].filter((p) => !p.acked)
+      .map(({ clientId, body, created, failed }) => ({ clientId, body, created, ...(failed ? { failed } : {}) }));
     const others = this.storedOutbox().filter((item) => !this.outbox.has(item.clientId) && !this.settled.has(item.clientId));
     const items = [...mine, ...others].sort((a, b) => a.created - b.created);
     try {

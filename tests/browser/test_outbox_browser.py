@@ -139,3 +139,34 @@ def test_the_outbox_works_in_memory_when_storage_refuses(signed_in, daphne_serve
     sees_once(alice, "Kept in memory")
     expect(alice.locator("#outbox li")).to_have_count(0)
     assert Message.objects.filter(room=room, body="Kept in memory").count() == 1
+
+
+def test_a_refused_message_survives_a_reload_and_is_not_sent_again(
+    signed_in, daphne_server, member, moderator, room
+):
+    alice = open_room(signed_in(member), daphne_server, room)
+    alice.context.set_offline(True)
+    expect(alice.locator("#connection")).to_have_attribute("data-state", "offline")
+    say(alice, "Said while a mute was on its way")
+    services.member_mute(moderator=moderator, member_id=member.pk, reason="Cool off")
+    alice.context.set_offline(False)  # sent after ready, refused for good: muted
+    refused = alice.locator("#outbox li", has_text="Said while a mute was on its way")
+    expect(refused).to_have_attribute("data-state", "failed")
+    assert stored_outbox(alice) == ["Said while a mute was on its way"]
+
+    alice.on("dialog", lambda dialog: dialog.accept())
+    services.member_unmute(moderator=moderator, member_id=member.pk)
+    alice.reload()  # back, still marked refused with the reason, and not re-sent
+    expect(alice.locator(LIVE)).to_be_attached()
+    refused = alice.locator("#outbox li", has_text="Said while a mute was on its way")
+    expect(refused).to_have_attribute("data-state", "failed")
+    expect(refused.locator(".status")).to_contain_text("muted you")
+    alice.wait_for_timeout(500)
+    assert Message.objects.filter(room=room).count() == 0
+
+    refused.get_by_role("button", name="Edit and retry").click()
+    expect(alice.locator("#composer-body")).to_have_value("Said while a mute was on its way")
+    assert stored_outbox(alice) == []
+    alice.locator("#composer-body").press("Enter")
+    sees_once(alice, "Said while a mute was on its way")
+    assert Message.objects.filter(room=room).count() == 1
