@@ -16,6 +16,18 @@ from markdown_it import MarkdownIt
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _markdown.enable("table").enable("strikethrough")
 
+
+def _escaped_at_as_entity(state) -> None:
+    """`\\@**Name**` is the literal text, not a mention: its `@` is written as `&#64;`, which
+    the mention pattern does not see (nh3 turns it back into a plain `@`)."""
+    for block in state.tokens:
+        for token in block.children or ():
+            if token.type == "text_special" and token.info == "escape" and token.content == "@":
+                token.type, token.content = "html_inline", "&#64;"
+
+
+_markdown.core.ruler.before("text_join", "escaped_at", _escaped_at_as_entity)
+
 ALLOWED_TAGS = {
     "a", "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote",
     "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -35,7 +47,7 @@ URL_SCHEMES = {"http", "https", "mailto"}
 ALLOWED_CLASSES = {"strong": {"mention"}}
 # `@**Name**` or `@**Name|42**` as markdown renders it. Found in the HTML, not the raw
 # text, so `@**Name**` inside code (rendered as text) is no mention.
-_MENTION_HTML = re.compile(r"@<strong>([^<|]{1,80})(?:\|(\d{1,18}))?</strong>")
+_MENTION_HTML = re.compile(r"@<strong>([^<|]{1,80})(?:\|([1-9]\d{0,17}))?</strong>")
 
 
 def _clean(html: str, *, mentions: bool = True) -> str:
@@ -51,9 +63,17 @@ def _clean(html: str, *, mentions: bool = True) -> str:
     )
 
 
-def render_markdown(text: str) -> str:
-    """Raw member markdown to sanitised HTML, for storage beside the raw text."""
-    return _clean(_markdown.render(text))
+def render_markdown(text: str, *, mentions=None) -> str:
+    """Raw member markdown to sanitised HTML, for storage beside the raw text.
+
+    `mentions`, if given, is called with the mentions found ([(name, id or None)]) and
+    returns {(name, id): display name} for those that name a member; they are shown as
+    "@Display Name", the rest stay as typed."""
+    html = _markdown.render(text)
+    if mentions is not None:
+        found = mentions_find(html)
+        html = mentions_mark(html, mentions(found) if found else {})
+    return _clean(html)
 
 
 def mentions_find(html: str) -> list[tuple[str, int | None]]:

@@ -45,10 +45,15 @@ def text_has_surrogates(text: str) -> bool:
     return any("\ud800" <= char <= "\udfff" for char in text)
 
 
+def text_has_controls(text: str) -> bool:
+    """Control characters or bidi overrides: they can make a line read as something else."""
+    return any(char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc" for char in text)
+
+
 def name_check(*, text: object, what: str, max_chars: int) -> str:
     """Names (people, organisations): visible, no bidi tricks, no control characters."""
     text = text_check(text=text, max_chars=max_chars, what=what).strip()
-    if any(char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc" for char in text):
+    if text_has_controls(text):
         raise PostingRefused("invalid", f"{what} contains control characters.")
     return " ".join(text.split())
 

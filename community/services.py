@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from community.errors import Forbidden, NotFound, ServiceError
-from community.markup import mentions_find, mentions_mark, render_markdown
+from community.markup import render_markdown
 from community.models import (
     ApiToken,
     Challenge,
@@ -26,7 +26,7 @@ from community.models import (
     RoomReadState,
     Sector,
 )
-from community.moderation import can_post, text_check
+from community.moderation import can_post, text_check, text_has_controls
 from community.notifications import notification_send
 from community.payloads import iso_utc, message_payload, room_payload
 from community.permissions import access_message_change, access_room, is_moderator
@@ -139,6 +139,8 @@ def _reason_check(reason: object) -> str:
         return ""
     if not isinstance(reason, str) or len(reason) > 300:
         raise ServiceError("invalid", "A reason is text of at most 300 characters.")
+    if text_has_controls(reason):
+        raise ServiceError("invalid", "A reason cannot contain control or bidi characters.")
     return reason.strip()
 
 
@@ -317,16 +319,19 @@ def _text_render(*, body: str) -> tuple[str, list[Member]]:
     carries the member's id too: `@**Display Name|42**`. Only mentions that name someone
     are shown as mentions.
     """
-    html = render_markdown(body)
     named: dict[tuple[str, int | None], Member] = {}
-    for name, member_id in mentions_find(html)[:MENTIONS_MAX]:
-        matches = Member.objects.filter(display_name__iexact=name, is_active=True)
-        if member_id is not None:
-            matches = matches.filter(pk=member_id)
-        found = list(matches[:2])
-        if len(found) == 1:
-            named[(name, member_id)] = found[0]
-    html = mentions_mark(html, {key: member.name for key, member in named.items()})
+
+    def resolve(found: list[tuple[str, int | None]]) -> dict[tuple[str, int | None], str]:
+        for name, member_id in found[:MENTIONS_MAX]:
+            matches = Member.objects.filter(display_name__iexact=name, is_active=True)
+            if member_id is not None:
+                matches = matches.filter(pk=member_id)
+            candidates = list(matches[:2])
+            if len(candidates) == 1:
+                named[(name, member_id)] = candidates[0]
+        return {key: member.name for key, member in named.items()}
+
+    html = render_markdown(body, mentions=resolve)
     return html, list({member.pk: member for member in named.values()}.values())
 
 

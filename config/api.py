@@ -94,9 +94,13 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
 def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     if request.headers.get("Authorization", "").lower().startswith("bearer "):
         detail = "That API token is not valid (mistyped or revoked); make one on your profile page."
+        challenge = 'Bearer realm="convene", error="invalid_token"'
     else:
         detail = "Sign in first, or send a personal API token: Authorization: Bearer cvn_..."
-    return error_response(request, status=401, code="not_signed_in", detail=detail)
+        challenge = 'Bearer realm="convene"'
+    response = error_response(request, status=401, code="not_signed_in", detail=detail)
+    response["WWW-Authenticate"] = challenge  # RFC 9110 / 6750: a 401 names its scheme
+    return response
 
 
 @api.exception_handler(HttpError)
@@ -145,15 +149,25 @@ def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
 
 class ApiMethodNotAllowedMiddleware:
     """django-ninja answers a wrong method with an HTML 405; API clients get the JSON shape
-    (and the Allow header) like every other refusal."""
+    (and the Allow header) like every other refusal. HEAD is answered wherever GET is, as
+    HTTP says: the GET's status and headers, no body."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        head = request.method == "HEAD"
+        if head:
+            request.method = "GET"
         response = self.get_response(request)
-        if response.status_code == 405 and request.path.startswith("/api/"):
+        if head:
+            request.method = "HEAD"
+        if response.status_code == 405:
             allowed = response.get("Allow", "")
+            if "GET" in allowed.split(", "):
+                allowed += ", HEAD"
             response = error_response(
                 request,
                 status=405,
@@ -162,4 +176,6 @@ class ApiMethodNotAllowedMiddleware:
             )
             if allowed:
                 response["Allow"] = allowed
+        if head:
+            response.content = b""
         return response

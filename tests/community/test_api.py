@@ -77,7 +77,11 @@ def test_history_keyset_pages_have_no_repeats_or_gaps(api_for, member, room):
 
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
-    [("put", "/api/v1/rooms/", "GET"), ("delete", "/api/v1/rooms/{room}/messages/", "GET, POST")],
+    [
+        ("put", "/api/v1/rooms/", "GET, HEAD"),
+        ("delete", "/api/v1/rooms/{room}/messages/", "GET, POST, HEAD"),
+        ("get", "/api/v1/rooms/{room}/unmute/", "POST"),
+    ],
 )
 def test_wrong_method_gets_json_405_with_allow(api_for, member, room, method, path, allowed):
     response = getattr(api_for(member), method)(path.format(room=room.pk))
@@ -106,7 +110,17 @@ def test_writes_without_credentials_are_401_not_csrf(room, headers, said):
     response = post_json(client, f"/api/v1/rooms/{room.pk}/messages/", payload, **headers)
     assert response.status_code == 401, response.content
     assert response.json()["code"] == "not_signed_in" and said in response.json()["detail"]
+    assert response["WWW-Authenticate"].startswith("Bearer ")
     assert Message.objects.count() == 0
+
+
+def test_head_is_answered_wherever_get_is(api_for, member, room):
+    client = api_for(member)
+    get = client.get(f"/api/v1/rooms/{room.pk}/messages/")
+    head = client.head(f"/api/v1/rooms/{room.pk}/messages/")
+    assert head.status_code == get.status_code == 200
+    assert head["Content-Type"] == get["Content-Type"] and head.content == b""
+    assert Client().head("/api/v1/rooms/").status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -220,6 +234,22 @@ def test_member_unmute_lifts_only_the_scope_asked_for(api_for, member, moderator
     lifted = post_json(moderator_api, unmute_url, {"scope": "room", "room_id": room.pk}).json()
     assert lifted["lifted"] == 1 and active() == {other_room.pk}
     assert post_json(moderator_api, unmute_url, {}).json()["lifted"] == 1 and active() == set()
+
+
+@pytest.mark.parametrize("reason", ["evil\u202etxt.exe", "line\x07bell", "two\nlines"])
+def test_mute_reasons_with_control_or_bidi_characters_are_refused(
+    api_for, member, moderator, room, reason
+):
+    moderator_api = api_for(moderator)
+    for url, payload in [
+        (f"/api/v1/members/{member.pk}/mute/", {"reason": reason}),
+        (f"/api/v1/rooms/{room.pk}/mute/", {"reason": reason}),
+    ]:
+        response = post_json(moderator_api, url, payload)
+        assert response.status_code == 400 and response.json()["code"] == "invalid"
+    assert not MemberMute.objects.exists()
+    room.refresh_from_db()
+    assert not room.muted_now()
 
 
 def test_openapi_schema_is_served(client):

@@ -40,7 +40,9 @@ def test_only_mentions_that_name_a_member_notify_or_show_as_mentions(member, oth
         member,
         room,
         "`@**Tom Baines**` in code\n\n```\n@**Tom Baines** in a fence\n```\n\n"
-        f"@**Nobody Here**, @**Tom Baines|{member.pk}** (wrong id), @**tom baines**",
+        f"@**Nobody Here**, @**Tom Baines|{member.pk}** (wrong id), "
+        f"@**Tom Baines|0{other_member.pk}** (not the id as written), "
+        "\\@**Tom Baines** (escaped: literal), @**tom baines**",
     )
     assert list(Notification.objects.values_list("member_id", flat=True)) == [other_member.pk]
     # The one that named Tom shows his name as he writes it; the others stay as typed.
@@ -48,6 +50,7 @@ def test_only_mentions_that_name_a_member_notify_or_show_as_mentions(member, oth
     assert '<strong class="mention">@Tom Baines</strong>' in message.html
     assert "@<strong>Nobody Here</strong>" in message.html
     assert "<code>@**Tom Baines**</code>" in message.html
+    assert "@<strong>Tom Baines</strong> (escaped: literal)" in message.html
     # An edit shows a new mention as one, but notifies nobody (as in Slack).
     edited = services.message_edit(
         member=member, message_id=message.pk, body="now @**Tom Baines** and @**Amira Shah**"
