@@ -185,6 +185,7 @@ export class RoomClient {
         this.applyState(frame.state);
         this.setConnection("live", "Live");
         this.renderPresence(frame.state.online || [], frame.state.online_count);
+        this.restoreOutbox(); // what a closed tab of this room left unsent, too
         this.pump();
         this.markRead();
         return;
@@ -599,9 +600,15 @@ export class RoomClient {
     try {
       const items = JSON.parse(this.store?.getItem(this.storeKey) || "[]");
       if (!Array.isArray(items)) return [];
+      // Keep anything with an id and text; repair the rest (nothing typed is dropped).
       return items.filter((item) => item && typeof item.clientId === "string" && UUID.test(item.clientId)
-        && typeof item.body === "string" && item.body.trim() && Number.isFinite(item.created)
-        && (item.failed === undefined || typeof item.failed === "string"));
+        && typeof item.body === "string" && item.body.trim())
+        .map((item) => ({
+          clientId: item.clientId,
+          body: item.body,
+          created: Number.isFinite(item.created) ? item.created : 0,
+          ...(item.failed === undefined ? {} : { failed: typeof item.failed === "string" ? item.failed : "Refused." }),
+        }));
     } catch {
       return []; // unreadable or corrupt: nothing to restore
     }
@@ -611,11 +618,21 @@ export class RoomClient {
   // same room): shown again and sent after ready with their own client_id, which the
   // server recognises if one was in fact stored.
   restoreOutbox() {
+    let added = false;
     for (const item of this.storedOutbox()) {
-      if (this.outbox.has(item.clientId)) continue;
+      if (this.outbox.has(item.clientId) || this.settled.has(item.clientId)) continue;
       this.queue(item.clientId, item.body, item.created);
       if (item.failed) this.fail(this.outbox.get(item.clientId), item.failed);
+      added = true;
     }
+    if (added) this.sortOutbox();
+  }
+
+  // Oldest first, by when each was typed (in whichever tab), on screen and on the wire.
+  sortOutbox() {
+    const items = [...this.outbox.values()].sort((a, b) => a.created - b.created);
+    this.outbox = new Map(items.map((item) => [item.clientId, item]));
+    for (const item of items) this.outboxEl.append(item.el);
   }
 
   settle(clientId) {

@@ -170,3 +170,46 @@ def test_a_refused_message_survives_a_reload_and_is_not_sent_again(
     alice.locator("#composer-body").press("Enter")
     sees_once(alice, "Said while a mute was on its way")
     assert Message.objects.filter(room=room).count() == 1
+
+
+def test_two_tabs_offline_and_one_closed_lose_nothing_and_keep_typing_order(
+    signed_in, daphne_server, member, room
+):
+    first = open_room(signed_in(member), daphne_server, room)
+    second = open_room(first.context.new_page(), daphne_server, room)  # same storage
+    first.context.set_offline(True)
+    for page in (first, second):
+        expect(page.locator("#connection")).to_have_attribute("data-state", "offline")
+    typed = []
+    for n in range(3):
+        for name, page in (("first", first), ("second", second)):
+            text = f"{name} tab, thought {n}"
+            say(page, text)
+            expect(page.locator("#outbox li", has_text=text)).to_have_count(1)
+            typed.append(text)
+    first.on("dialog", lambda dialog: dialog.accept())
+    first.close(run_before_unload=True)  # unsent text in it: asks, then goes
+    first.context.set_offline(False)
+    expect(second.locator(LIVE)).to_be_attached()
+    for text in typed:  # the closed tab's messages go out from the open one
+        sees_once(second, text)
+    expect(second.locator("#outbox li")).to_have_count(0)
+    stored = Message.objects.filter(room=room).order_by("seq").values_list("body", flat=True)
+    assert list(stored) == typed
+    assert stored_outbox(second) == []
+
+
+def test_a_damaged_stored_entry_is_repaired_not_dropped(signed_in, daphne_server, member, room):
+    alice = open_room(signed_in(member), daphne_server, room)
+    client_id = str(uuid.uuid4())
+    alice.evaluate(
+        """(clientId) => localStorage.setItem(window.convene.storeKey, JSON.stringify([
+             {clientId, body: "Saved by an older page", created: "yesterday", failed: {}},
+             {clientId: "not-a-uuid", body: "no id"}, 42, null]))""",
+        client_id,
+    )
+    alice.reload()
+    kept = alice.locator("#outbox li", has_text="Saved by an older page")
+    expect(kept).to_have_attribute("data-state", "failed")  # shown, not sent blindly
+    kept.get_by_role("button", name="Edit and retry").click()
+    expect(alice.locator("#composer-body")).to_have_value("Saved by an older page")
