@@ -38,6 +38,17 @@ async def test_unknown_room_is_closed_4404(member):
     assert await closed_with(communicator) == 4404
 
 
+async def test_a_room_the_member_may_not_see_is_closed_4403(member, room, monkeypatch):
+    # Every room is open to members today; the access rule is the one place that would
+    # say otherwise (a private round-table, say), and the socket must honour it.
+    from community import selectors
+
+    monkeypatch.setattr(selectors, "access_room", lambda member, room: False)
+    communicator, connected, _ = await open_socket(path_for(room), member)
+    assert connected
+    assert await closed_with(communicator) == 4403
+
+
 async def test_non_numeric_room_path_is_closed_4404(member):
     communicator, connected, _ = await open_socket("/ws/rooms/abc/", member)
     assert connected
