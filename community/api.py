@@ -183,10 +183,6 @@ def member_mute(request: HttpRequest, member_id: int, payload: MemberMuteIn):
 
 @router.post("/members/{member_id}/unmute/", response={200: Lifted, **ERRORS})
 def member_unmute(request: HttpRequest, member_id: int, payload: MemberUnmuteIn):
-    if payload.scope == "room" and payload.room_id is None:
-        raise ServiceError(
-            "invalid", "A room unmute needs a room_id.", fields={"room_id": "Required."}
-        )
     lifted = services.member_unmute(
         moderator=request.auth,
         member_id=member_id,

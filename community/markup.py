@@ -76,12 +76,14 @@ def render_markdown(text: str, *, mentions=None) -> str:
     return _clean(html)
 
 
+def _mention_key(match: re.Match) -> tuple[str, int | None]:
+    """(name as typed, id or None) of one mention in rendered HTML."""
+    return unescape(match[1]).strip(), int(match[2]) if match[2] else None
+
+
 def mentions_find(html: str) -> list[tuple[str, int | None]]:
     """The (name, id or None) of each mention in rendered HTML, in order, repeats dropped."""
-    found = (
-        (unescape(name).strip(), int(i) if i else None) for name, i in _MENTION_HTML.findall(html)
-    )
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(_mention_key(match) for match in _MENTION_HTML.finditer(html)))
 
 
 def mentions_mark(html: str, names: dict[tuple[str, int | None], str]) -> str:
@@ -89,10 +91,8 @@ def mentions_mark(html: str, names: dict[tuple[str, int | None], str]) -> str:
     so an author can see that a mention went nowhere."""
 
     def mark(match: re.Match) -> str:
-        key = (unescape(match[1]).strip(), int(match[2]) if match[2] else None)
-        if key not in names:
-            return match[0]
-        return f'<strong class="mention">@{escape(names[key])}</strong>'
+        name = names.get(_mention_key(match))
+        return match[0] if name is None else f'<strong class="mention">@{escape(name)}</strong>'
 
     return _MENTION_HTML.sub(mark, html) if names else html
 

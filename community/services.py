@@ -26,7 +26,7 @@ from community.models import (
     RoomReadState,
     Sector,
 )
-from community.moderation import can_post, text_check, text_has_controls
+from community.moderation import can_post, member_mutes_in_force, text_check, text_has_controls
 from community.notifications import notification_send
 from community.payloads import iso_utc, message_payload, room_payload
 from community.permissions import access_message_change, access_room, is_moderator
@@ -193,25 +193,23 @@ def member_unmute(
     """Lift a member's mutes: all of them, only site-wide ones, or one room's. Returns how
     many were lifted (0 is not an error: the member may already be free to post)."""
     _moderator_required(moderator)
+    if scope not in ("all", "site", "room"):
+        raise ServiceError("invalid", 'scope is "all", "site" or "room".')
+    if scope == "room" and room_id is None:
+        raise ServiceError(
+            "invalid", "A room unmute needs a room_id.", fields={"room_id": "Required."}
+        )
     if not Member.objects.filter(pk=member_id).exists():
         raise NotFound("No such member.")
-    mutes = MemberMute.objects.filter(member_id=member_id, lifted__isnull=True)
+    mutes, target = member_mutes_in_force(member_id=member_id), f"member:{member_id}"
     if scope == "site":
-        mutes = mutes.filter(room__isnull=True)
+        mutes, target = mutes.filter(room__isnull=True), f"{target} site"
     elif scope == "room":
-        if room_id is None or not Room.objects.filter(pk=room_id).exists():
+        if not Room.objects.filter(pk=room_id).exists():
             raise NotFound("No such room.")
-        mutes = mutes.filter(room_id=room_id)
-    elif scope != "all":
-        raise ServiceError("invalid", 'scope is "all", "site" or "room".')
+        mutes, target = mutes.filter(room_id=room_id), f"{target} room:{room_id}"
     lifted = mutes.update(lifted=timezone.now())
-    ModerationLog.objects.create(
-        actor=moderator,
-        action="member.unmute",
-        target=f"member:{member_id}"
-        + (f" room:{room_id}" if scope == "room" else "")
-        + (" site" if scope == "site" else ""),
-    )
+    ModerationLog.objects.create(actor=moderator, action="member.unmute", target=target)
     member_notify(member_id=member_id, message={"type": "member.state"})
     return lifted
 

@@ -147,7 +147,7 @@ def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     return error_response(request, status=404, code="not_found", detail="No such API endpoint.")
 
 
-class ApiMethodNotAllowedMiddleware:
+class ApiMethodsMiddleware:
     """django-ninja answers a wrong method with an HTML 405; API clients get the JSON shape
     (and the Allow header) like every other refusal. HEAD is answered wherever GET is, as
     HTTP says: the GET's status and headers, no body."""
